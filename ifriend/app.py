@@ -1,0 +1,143 @@
+"""The App: settings -> plugins -> services (and, later, runner and channels)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, TypeVar
+
+from google.adk.memory.base_memory_service import BaseMemoryService
+from google.adk.sessions.base_session_service import BaseSessionService
+from pydantic import BaseModel
+
+from .config import Settings, load_settings, parse_section
+from .errors import ConfigError, PluginError
+from .plugins import Registry, build_plugin_manager, collect
+from .sessions.service import SessionService
+from .sessions.store import SessionStore
+from .sessions.validation import SessionLimits
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass
+class BackendContext:
+    """What a backend factory is given: its own options and a way to build its peers."""
+
+    name: str
+    settings: Settings
+    options: Mapping[str, Any]
+    _store_of: Callable[[str], SessionStore] = field(repr=False)
+
+    def parse(self, model: type[M]) -> M:
+        """`options` validated against `model`; a `ConfigError` names `backends.NAME.key`."""
+        return parse_section(model, self.options, key=f"backends.{self.name}", settings=self.settings)
+
+    def session_store(self, name: str) -> SessionStore:
+        """Build the store of another registered session backend (for compositions)."""
+        return self._store_of(name)
+
+
+class App:
+    """One ifriend deployment: `async with App.from_toml(path) as app: app.session_service`."""
+
+    def __init__(self, settings: Settings | None = None, *, plugins: Sequence[object] = ()) -> None:
+        self.settings = settings or Settings()
+        self.plugin_manager = build_plugin_manager(
+            block=self.settings.plugins.block, extra=plugins
+        )
+        pm = self.plugin_manager
+        self.session_backends = collect(pm, "register_session_backends", "session backend")
+        self.memory_backends = collect(pm, "register_memory_backends", "memory backend")
+        self.channels = collect(pm, "register_channels", "channel")
+        self.session_service: BaseSessionService = self._build_session_service()
+        self.memory_service: BaseMemoryService = self._build_memory_service()
+        self._stack: AsyncExitStack | None = None
+
+    @classmethod
+    def from_toml(
+        cls,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        env: Mapping[str, str] | None = None,
+        plugins: Sequence[object] = (),
+    ) -> App:
+        """Load settings (see `ifriend.config`) and build the App."""
+        return cls(load_settings(path, env=env), plugins=plugins)
+
+    def _context(self, name: str) -> BackendContext:
+        return BackendContext(
+            name=name,
+            settings=self.settings,
+            options=self.settings.backends.get(name, {}),
+            _store_of=self._build_store,
+        )
+
+    def _build_store(self, name: str) -> SessionStore:
+        made = _call_factory(self.session_backends, name, self._context(name))
+        if not isinstance(made, SessionStore):
+            raise PluginError(
+                f"session backend {name!r} did not build a SessionStore "
+                f"(got {type(made).__name__}), so it cannot be composed"
+            )
+        return made
+
+    def _build_session_service(self) -> BaseSessionService:
+        name = self.settings.session.backend
+        made = _call_factory(self.session_backends, name, self._context(name))
+        if isinstance(made, BaseSessionService):
+            return made
+        if isinstance(made, SessionStore):
+            s = self.settings.session
+            limits = SessionLimits(s.max_id_length, s.max_event_bytes, s.max_state_value_bytes)
+            return SessionService(made, backend=name, limits=limits)
+        raise PluginError(
+            f"session backend {name!r} built a {type(made).__name__}; expected a "
+            "SessionStore or an ADK BaseSessionService"
+        )
+
+    def _build_memory_service(self) -> BaseMemoryService:
+        name = self.settings.memory.backend
+        made = _call_factory(self.memory_backends, name, self._context(name))
+        if not isinstance(made, BaseMemoryService):
+            raise PluginError(
+                f"memory backend {name!r} built a {type(made).__name__}; "
+                "expected an ADK BaseMemoryService"
+            )
+        return made
+
+    async def __aenter__(self) -> App:
+        async with AsyncExitStack() as stack:
+            for service in (self.session_service, self.memory_service):
+                if hasattr(service, "connect"):
+                    await service.connect()
+                if hasattr(service, "close"):
+                    stack.push_async_callback(service.close)
+            self._stack = stack.pop_all()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        stack, self._stack = self._stack, None
+        if stack is not None:
+            await stack.aclose()
+
+
+def _call_factory(registry: Registry, name: str, context: BackendContext) -> Any:
+    registration = registry.get(name)
+    try:
+        return registration.factory(context)
+    except (PluginError, ConfigError):
+        raise
+    except Exception as exc:
+        raise PluginError(
+            f"{registry.kind} {name!r} (from plugin {registration.plugin!r}) failed to build: "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc

@@ -1,0 +1,220 @@
+"""`SessionService`: ADK's session contract over any `SessionStore`."""
+
+from __future__ import annotations
+
+import copy
+import time
+import uuid
+from typing import Any
+
+from google.adk.errors._stale_session_error import StaleSessionError
+from google.adk.errors.session_not_found_error import SessionNotFoundError
+from google.adk.events.event import Event
+from google.adk.sessions import _session_util
+from google.adk.sessions.base_session_service import (
+    BaseSessionService,
+    GetSessionConfig,
+    ListSessionsResponse,
+)
+from google.adk.sessions.session import Session
+from google.adk.sessions.state import State
+
+from ..telemetry import operation_span
+from .store import (
+    AppendOutcome,
+    EventRecord,
+    Revision,
+    SessionKey,
+    SessionStore,
+    StoredSession,
+)
+from .validation import SessionLimits, validate_event_size, validate_id, validate_state
+
+_STALE = (
+    "The session was modified in storage since it was loaded (another writer "
+    "appended first). Reload the session and retry."
+)
+
+
+class SessionService(BaseSessionService):
+    """An ADK `BaseSessionService` whose storage is a `SessionStore`.
+
+    Returned sessions hold fresh lists and state dicts but share `Event`
+    objects with the store: treat events as immutable once appended.
+    """
+
+    def __init__(
+        self, store: SessionStore, *, backend: str | None = None, limits: SessionLimits | None = None
+    ) -> None:
+        self.store = store
+        self.backend = backend or store.name
+        self.limits = limits or SessionLimits()
+
+    async def connect(self) -> None:
+        await self.store.connect()
+
+    async def close(self) -> None:
+        await self.store.close()
+
+    async def ping(self) -> None:
+        await self.store.ping()
+
+    def _key(self, app_name: str, user_id: str, session_id: str) -> SessionKey:
+        return SessionKey(
+            validate_id("app_name", app_name, self.limits),
+            validate_id("user_id", user_id, self.limits),
+            validate_id("session_id", session_id, self.limits),
+        )
+
+    async def create_session(
+        self,
+        *,
+        app_name: str,
+        user_id: str,
+        state: dict[str, Any] | None = None,
+        session_id: str | None = None,
+    ) -> Session:
+        session_id = session_id.strip() if session_id else uuid.uuid4().hex
+        key = self._key(app_name, user_id, session_id)
+        with operation_span("ifriend.session.create_session", **{"ifriend.backend": self.backend}):
+            state = dict(state or {})
+            validate_state(state, self.limits)
+            deltas = _session_util.extract_state_delta(state)
+            stored = await self.store.create(
+                key,
+                state=deltas["session"],
+                app_delta=deltas["app"],
+                user_delta=deltas["user"],
+                created_at=time.time(),
+            )
+            return _to_session(stored)
+
+    async def get_session(
+        self,
+        *,
+        app_name: str,
+        user_id: str,
+        session_id: str,
+        config: GetSessionConfig | None = None,
+    ) -> Session | None:
+        key = self._key(app_name, user_id, session_id.strip() if session_id else session_id)
+        with operation_span(
+            "ifriend.session.get_session", **{"ifriend.backend": self.backend}
+        ) as span:
+            stored = await self.store.load(
+                key,
+                num_recent_events=config.num_recent_events if config else None,
+                after_timestamp=config.after_timestamp if config else None,
+            )
+            if stored is None:
+                span.set_attribute("ifriend.found", False)
+                return None
+            span.set_attribute("ifriend.events", len(stored.events))
+            return _to_session(stored)
+
+    async def list_sessions(
+        self, *, app_name: str, user_id: str | None = None
+    ) -> ListSessionsResponse:
+        validate_id("app_name", app_name, self.limits)
+        if user_id is not None:
+            validate_id("user_id", user_id, self.limits)
+        with operation_span("ifriend.session.list_sessions", **{"ifriend.backend": self.backend}):
+            headers = await self.store.list(app_name, user_id)
+            headers.sort(key=lambda h: (h.last_update_time, h.key.user_id, h.key.session_id))
+            sessions = [
+                Session.model_construct(
+                    id=h.key.session_id,
+                    app_name=h.key.app_name,
+                    user_id=h.key.user_id,
+                    state=_merge_scopes(h.state, h.app_state, h.user_state),
+                    events=[],
+                    last_update_time=h.last_update_time,
+                )
+                for h in headers
+            ]
+            return ListSessionsResponse(sessions=sessions)
+
+    async def delete_session(self, *, app_name: str, user_id: str, session_id: str) -> None:
+        key = self._key(app_name, user_id, session_id.strip() if session_id else session_id)
+        with operation_span("ifriend.session.delete_session", **{"ifriend.backend": self.backend}):
+            await self.store.delete(key)
+
+    async def get_user_state(self, *, app_name: str, user_id: str) -> dict[str, Any]:
+        validate_id("app_name", app_name, self.limits)
+        validate_id("user_id", user_id, self.limits)
+        with operation_span("ifriend.session.get_user_state", **{"ifriend.backend": self.backend}):
+            return await self.store.get_user_state(app_name, user_id)
+
+    async def append_event(self, session: Session, event: Event) -> Event:
+        if event.partial:
+            return event
+        key = self._key(session.app_name, session.user_id, session.id)
+        with operation_span(
+            "ifriend.session.append_event", **{"ifriend.backend": self.backend}
+        ) as span:
+            delta = event.actions.state_delta if event.actions else {}
+            stored_delta = {k: v for k, v in delta.items() if not k.startswith(State.TEMP_PREFIX)}
+            validate_state(stored_delta, self.limits)
+            self._apply_temp_state(session, event)
+            event = self._trim_temp_delta_state(event)
+            payload = event.model_dump_json(exclude_none=True).encode()
+            validate_event_size(payload, self.limits)
+            deltas = _session_util.extract_state_delta(stored_delta)
+            record = EventRecord(
+                event=event,
+                payload=payload,
+                session_delta=deltas["session"],
+                app_delta=deltas["app"],
+                user_delta=deltas["user"],
+            )
+            expected = await self._expected_revision(key, session)
+            result = await self.store.append(key, record, expected=expected)
+            span.set_attribute("ifriend.outcome", result.outcome.value)
+            already_there = bool(session.events) and session.events[-1].id == event.id
+            if result.outcome is AppendOutcome.APPLIED or not already_there:
+                self._commit_event_to_session(session, event)
+            session.last_update_time = result.last_update_time
+            session._storage_update_marker = result.revision.marker
+            return event
+
+    async def _expected_revision(self, key: SessionKey, session: Session) -> Revision:
+        """The revision the caller's copy stands at.
+
+        Sessions this service returned carry it as their marker; for a session
+        built by hand, it is the stored revision if the copy ends where the log does.
+        """
+        revision = Revision.from_marker(session._storage_update_marker)
+        if revision is not None:
+            return revision
+        latest = await self.store.load(key, num_recent_events=1)
+        if latest is None:
+            raise SessionNotFoundError(f"Session {key.session_id} not found.")
+        stored_last = latest.events[-1].id if latest.events else None
+        copy_last = session.events[-1].id if session.events else None
+        if stored_last != copy_last:
+            raise StaleSessionError(_STALE)
+        return latest.revision
+
+
+def _merge_scopes(
+    state: dict[str, Any], app_state: dict[str, Any], user_state: dict[str, Any]
+) -> dict[str, Any]:
+    merged = copy.deepcopy(state)
+    for k, v in app_state.items():
+        merged[State.APP_PREFIX + k] = copy.deepcopy(v)
+    for k, v in user_state.items():
+        merged[State.USER_PREFIX + k] = copy.deepcopy(v)
+    return merged
+
+
+def _to_session(stored: StoredSession) -> Session:
+    session = Session.model_construct(
+        id=stored.key.session_id,
+        app_name=stored.key.app_name,
+        user_id=stored.key.user_id,
+        state=_merge_scopes(stored.state, stored.app_state, stored.user_state),
+        events=list(stored.events),
+        last_update_time=stored.last_update_time,
+    )
+    session._storage_update_marker = stored.revision.marker
+    return session
