@@ -82,6 +82,7 @@ class SessionService(BaseSessionService):
             deltas = _session_util.extract_state_delta(state)
             stored = await self.store.create(
                 key,
+                incarnation=uuid.uuid4().hex,
                 state=deltas["session"],
                 app_delta=deltas["app"],
                 user_delta=deltas["user"],
@@ -152,6 +153,7 @@ class SessionService(BaseSessionService):
         with operation_span(
             "ifriend.session.append_event", **{"ifriend.backend": self.backend}
         ) as span:
+            validate_id("event id", event.id, self.limits)
             delta = event.actions.state_delta if event.actions else {}
             stored_delta = {k: v for k, v in delta.items() if not k.startswith(State.TEMP_PREFIX)}
             validate_state(stored_delta, self.limits)

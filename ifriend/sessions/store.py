@@ -133,12 +133,16 @@ class SessionStore(Protocol):
         self,
         key: SessionKey,
         *,
+        incarnation: str,
         state: dict[str, Any],
         app_delta: dict[str, Any],
         user_delta: dict[str, Any],
         created_at: float,
     ) -> StoredSession:
-        """Create a session; `AlreadyExistsError` if the id is taken."""
+        """Create a session at revision (`incarnation`, 0); `AlreadyExistsError` if taken.
+
+        The service mints `incarnation`, so every tier of a composition agrees on it.
+        """
 
     async def load(
         self,

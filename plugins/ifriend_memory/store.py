@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,6 +81,7 @@ class MemoryStore:
         self,
         key: SessionKey,
         *,
+        incarnation: str,
         state: dict[str, Any],
         app_delta: dict[str, Any],
         user_delta: dict[str, Any],
@@ -90,7 +90,7 @@ class MemoryStore:
         if self._find(key) is not None:
             raise AlreadyExistsError(f"Session with id {key.session_id} already exists.")
         self._apply_scopes(key, app_delta, user_delta)
-        log = _Log(uuid.uuid4().hex, created_at, copy.deepcopy(state))
+        log = _Log(incarnation, created_at, copy.deepcopy(state))
         self._sessions.setdefault(key.app_name, {}).setdefault(key.user_id, {})[key.session_id] = log
         return self._snapshot(key, log, [])
 
