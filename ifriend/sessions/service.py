@@ -20,6 +20,7 @@ from google.adk.sessions.session import Session
 from google.adk.sessions.state import State
 
 from ..telemetry import operation_span
+from .codec import encode_event
 from .store import (
     AppendOutcome,
     EventRecord,
@@ -159,7 +160,7 @@ class SessionService(BaseSessionService):
             validate_state(stored_delta, self.limits)
             self._apply_temp_state(session, event)
             event = self._trim_temp_delta_state(event)
-            payload = event.model_dump_json(exclude_none=True).encode()
+            payload = encode_event(event)
             validate_event_size(payload, self.limits)
             deltas = _session_util.extract_state_delta(stored_delta)
             record = EventRecord(

@@ -63,6 +63,12 @@ class StoredSession:
     app_state: dict[str, Any] = field(default_factory=dict)
     user_state: dict[str, Any] = field(default_factory=dict)
     events: list[Event] = field(default_factory=list)
+    # Tiers that keep events as JSON may hand the raw payloads along, so a
+    # composition can copy a session between tiers without re-serializing.
+    payloads: list[bytes] | None = None
+    # Versions of the app- and user-scoped state, for tiers that cache them.
+    app_state_version: int = 0
+    user_state_version: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +113,9 @@ class AppendResult:
     outcome: AppendOutcome
     revision: Revision
     last_update_time: float
+    # Versions the app and user state reached, for tiers that cache them.
+    app_state_version: int | None = None
+    user_state_version: int | None = None
 
 
 @runtime_checkable
