@@ -22,7 +22,6 @@ import asyncio
 import inspect
 import json
 import re
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
@@ -638,4 +637,4 @@ def format_checks(checks: Sequence[Check]) -> str:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()
