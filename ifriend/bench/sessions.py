@@ -1,0 +1,404 @@
+"""`ifriend bench sessions`: every session backend against ADK's own services, side by side.
+
+Targets: ifriend's `memory`, `redis`, `mysql` and `tiered` backends, and as baselines
+ADK's `DatabaseSessionService` on the same MariaDB and ADK's `InMemorySessionService`.
+Each figure is measured round by round with the targets interleaved (a durable commit's
+cost drifts within minutes here), and the physical floor, one durable single-row
+INSERT commit on the same MariaDB, is interleaved with the appends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import math
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from google.adk.events.event import Event
+from google.adk.sessions.base_session_service import BaseSessionService, GetSessionConfig
+from google.adk.sessions.in_memory_session_service import InMemorySessionService
+from google.adk.sessions.session import Session
+from google.genai import types
+
+from ..app import App
+from ..config import Settings
+from ..sessions.store import SessionKey
+from .timing import Report, timed
+
+APP = "bench"
+USER = "bench-user"
+BASELINES = ("adk-db", "adk-memory")
+WORDS = "the quick brown fox jumps over a lazy dog while ifriend keeps every word it hears".split()
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    redis_url: str
+    mysql_url: str
+    lengths: tuple[int, ...] = (10, 100, 1000, 10000)
+    get_lengths: tuple[int, ...] = (10, 100, 1000)
+    recent_length: int = 10000
+    samples: int = 200
+    rounds: int = 10
+    concurrent_sessions: int = 50
+    concurrent_appends: int = 20
+    adk_db_max_length: int = 1000
+
+    @classmethod
+    def quick(cls, redis_url: str, mysql_url: str) -> BenchConfig:
+        """A small run that exercises every figure (for tests, not for figures)."""
+        return cls(
+            redis_url,
+            mysql_url,
+            lengths=(10, 100),
+            get_lengths=(10, 100),
+            recent_length=100,
+            samples=10,
+            rounds=2,
+            concurrent_sessions=5,
+            concurrent_appends=3,
+        )
+
+
+def sessions_for(n: int) -> int:
+    return 2 if n >= 10000 else 5 if n >= 1000 else 20
+
+
+def make_event(i: int) -> Event:
+    author = "user" if i % 2 == 0 else "bench-agent"
+    words = [WORDS[(i * 7 + k) % len(WORDS)] for k in range(40 if author == "user" else 90)]
+    return Event(
+        author=author,
+        invocation_id=f"inv-{i // 2}",
+        content=types.Content(
+            role="user" if author == "user" else "model", parts=[types.Part(text=" ".join(words))]
+        ),
+    )
+
+
+@dataclass
+class Target:
+    """One service under test and the sessions it holds, by length."""
+
+    name: str
+    service: BaseSessionService
+    max_length: int = 10**9
+    sessions: dict[int, list[Session]] = field(default_factory=dict)
+    store: Any = None  # the TieredStore, to empty its LRU or Redis between reads
+
+    async def append(self, session: Session, i: int) -> None:
+        await self.service.append_event(session, make_event(i))
+
+    async def prefill(self, n: int, count: int, tag: str) -> list[Session]:
+        async def one(k: int) -> Session:
+            session = await self.service.create_session(
+                app_name=APP, user_id=USER, session_id=f"{tag}-n{n}-{k}"
+            )
+            for i in range(n):
+                await self.append(session, i)
+            return session
+
+        made = list(await asyncio.gather(*(one(k) for k in range(count))))
+        self.sessions[n] = made
+        return made
+
+
+class Floor:
+    """A durable single-row INSERT commit on the same MariaDB: the physical floor of an append."""
+
+    def __init__(self, url: str, table: str) -> None:
+        self.url = url
+        self.table = table
+        self.conn: Any = None
+
+    async def open(self) -> None:
+        import asyncmy
+
+        parts = urlsplit(self.url)
+        self.conn = await asyncmy.connect(
+            host=parts.hostname or "127.0.0.1",
+            port=parts.port or 3306,
+            user=parts.username or "",
+            password=parts.password or "",
+            database=parts.path.lstrip("/"),
+            autocommit=False,
+        )
+        async with self.conn.cursor() as cur:
+            await cur.execute(
+                f"CREATE TABLE IF NOT EXISTS {self.table} (id BIGINT AUTO_INCREMENT PRIMARY KEY, "
+                "payload VARBINARY(512) NOT NULL) ENGINE=InnoDB"
+            )
+        await self.conn.commit()
+
+    async def insert(self) -> None:
+        async with self.conn.cursor() as cur:
+            await cur.execute(f"INSERT INTO {self.table} (payload) VALUES (%s)", (b"x" * 300,))
+        await self.conn.commit()
+
+    async def close(self) -> None:
+        if self.conn is not None:
+            async with self.conn.cursor() as cur:
+                await cur.execute(f"DROP TABLE IF EXISTS {self.table}")
+            await self.conn.commit()
+            self.conn.close()
+
+
+async def open_targets(config: BenchConfig, stack: AsyncExitStack, run_id: str) -> list[Target]:
+    redis = {"url": config.redis_url, "key_prefix": f"ifriend-bench-{run_id}"}
+    mysql = {"url": config.mysql_url, "table_prefix": f"ifbench_{run_id}_"}
+    targets = []
+    for name in ("memory", "redis", "mysql", "tiered"):
+        settings = Settings.model_validate(
+            {"session": {"backend": name}, "backends": {"redis": redis, "mysql": mysql}}
+        )
+        app = await stack.enter_async_context(App(settings))
+        store = getattr(app.session_service, "store", None)
+        targets.append(Target(name, app.session_service, store=store if name == "tiered" else None))
+    stack.push_async_callback(_drop_redis_keys, config.redis_url, redis["key_prefix"])
+    stack.push_async_callback(_drop_tables, config.mysql_url, mysql["table_prefix"])
+    targets.append(Target("adk-db", await _adk_database(config, stack, run_id), config.adk_db_max_length))
+    targets.append(Target("adk-memory", InMemorySessionService()))
+    return targets
+
+
+async def _adk_database(config: BenchConfig, stack: AsyncExitStack, run_id: str) -> BaseSessionService:
+    from google.adk.sessions.database_session_service import DatabaseSessionService
+
+    parts = urlsplit(config.mysql_url)
+    database = f"{parts.path.lstrip('/')}_adk_{run_id}"
+    await _execute(config.mysql_url, f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+    stack.push_async_callback(_execute, config.mysql_url, f"DROP DATABASE IF EXISTS `{database}`")
+    url = parts._replace(scheme="mysql+asyncmy", path=f"/{database}").geturl()
+    service = DatabaseSessionService(db_url=url)
+    stack.push_async_callback(service.close)
+    return service
+
+
+async def _execute(url: str, statement: str) -> None:
+    import asyncmy
+
+    parts = urlsplit(url)
+    conn = await asyncmy.connect(
+        host=parts.hostname or "127.0.0.1",
+        port=parts.port or 3306,
+        user=parts.username or "",
+        password=parts.password or "",
+        autocommit=True,
+    )
+    try:
+        async with conn.cursor() as cur:
+            await cur.execute(statement)
+    finally:
+        conn.close()
+
+
+async def _drop_tables(url: str, prefix: str) -> None:
+    import asyncmy
+
+    parts = urlsplit(url)
+    conn = await asyncmy.connect(
+        host=parts.hostname or "127.0.0.1",
+        port=parts.port or 3306,
+        user=parts.username or "",
+        password=parts.password or "",
+        database=parts.path.lstrip("/"),
+        autocommit=True,
+    )
+    try:
+        async with conn.cursor() as cur:
+            await cur.execute("SHOW TABLES LIKE %s", (prefix.replace("_", "\\_") + "%",))
+            tables = [row[0] for row in await cur.fetchall()]
+            if tables:
+                await cur.execute("SET FOREIGN_KEY_CHECKS = 0")
+                await cur.execute("DROP TABLE IF EXISTS " + ", ".join(f"`{t}`" for t in tables))
+    finally:
+        conn.close()
+
+
+async def _drop_redis_keys(url: str, prefix: str) -> None:
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(url)
+    try:
+        batch = [key async for key in client.scan_iter(match=f"{prefix}:*", count=1000)]
+        for i in range(0, len(batch), 1000):
+            await client.delete(*batch[i : i + 1000])
+    finally:
+        await client.aclose()
+
+
+async def interleave(
+    report: Report,
+    figure: str,
+    runners: dict[str, Callable[[int], Awaitable[None]]],
+    *,
+    samples: int,
+    rounds: int,
+) -> None:
+    """Take `samples` timings of each runner, `samples / rounds` at a time, rotating the order."""
+    per_round = max(1, samples // rounds)
+    names = list(runners)
+    counter = itertools.count()
+    for r in range(rounds):
+        order = names[r % len(names) :] + names[: r % len(names)]
+        for name in order:
+            series = report.series(figure, name)
+            for _ in range(per_round):
+                i = next(counter)
+                series.seconds.append(await timed(lambda: runners[name](i)))
+
+
+async def bench_appends(report: Report, targets: list[Target], floor: Floor, config: BenchConfig) -> None:
+    for n in config.lengths:
+        active = [t for t in targets if n <= t.max_length]
+        for t in active:
+            await t.prefill(n, sessions_for(n), f"append-{uuid.uuid4().hex[:6]}")
+        runners: dict[str, Callable[[int], Awaitable[None]]] = {
+            "mysql-commit-floor": lambda i: floor.insert()
+        }
+        for t in active:
+            cycle = itertools.cycle(t.sessions[n])
+            runners[t.name] = lambda i, t=t, cycle=cycle: t.append(next(cycle), 10**6 + i)
+        await interleave(report, f"append n={n}", runners, samples=config.samples, rounds=config.rounds)
+        skipped = [t.name for t in targets if n > t.max_length]
+        if skipped:
+            report.notes.append(
+                f"append n={n}: {', '.join(skipped)} not measured (filling sessions this long "
+                "one append at a time takes too long)"
+            )
+
+
+async def bench_reads(report: Report, targets: list[Target], config: BenchConfig) -> None:
+    for n in config.get_lengths:
+        runners: dict[str, Callable[[int], Awaitable[None]]] = {}
+        for t in targets:
+            if n not in t.sessions:
+                continue
+            session = t.sessions[n][0]
+            runners[t.name] = lambda i, t=t, s=session: _get(t, s)
+        await interleave(report, f"get n={n}", runners, samples=config.samples, rounds=config.rounds)
+        tiered = next((t for t in targets if t.store is not None and n in t.sessions), None)
+        if tiered is None:
+            continue
+        session = tiered.sessions[n][0]
+        key = SessionKey(APP, USER, session.id)
+
+        async def lru_cold(i: int, t: Target = tiered, s: Session = session) -> None:
+            t.store.cache.discard(key)
+            await _get(t, s)
+
+        async def redis_cold(i: int, t: Target = tiered, s: Session = session) -> None:
+            t.store.cache.discard(key)
+            await t.store.redis.invalidate(key)
+            await _get(t, s)
+
+        await interleave(
+            report, f"get n={n} [lru cold]", {"tiered": lru_cold}, samples=config.samples, rounds=config.rounds
+        )
+        await interleave(
+            report, f"get n={n} [redis cold]", {"tiered": redis_cold}, samples=config.samples, rounds=config.rounds
+        )
+
+
+async def _get(target: Target, session: Session, config: GetSessionConfig | None = None) -> None:
+    found = await target.service.get_session(
+        app_name=APP, user_id=USER, session_id=session.id, config=config
+    )
+    assert found is not None and (config is not None or len(found.events) >= 1)
+
+
+async def bench_recent(report: Report, targets: list[Target], config: BenchConfig) -> None:
+    n = config.recent_length
+    recent = GetSessionConfig(num_recent_events=20)
+    runners = {}
+    for t in targets:
+        if n in t.sessions:
+            runners[t.name] = lambda i, t=t, s=t.sessions[n][0]: _get(t, s, recent)
+        elif n <= t.max_length:
+            made = await t.prefill(n, 1, f"recent-{uuid.uuid4().hex[:6]}")
+            runners[t.name] = lambda i, t=t, s=made[0]: _get(t, s, recent)
+    await interleave(
+        report, f"get n={n} recent=20", runners, samples=config.samples, rounds=config.rounds
+    )
+
+
+async def bench_concurrency(report: Report, targets: list[Target], config: BenchConfig) -> None:
+    figure = f"{config.concurrent_sessions} sessions appending concurrently"
+    totals: dict[str, list[float]] = {t.name: [] for t in targets}
+    for r in range(2):
+        order = targets if r == 0 else list(reversed(targets))
+        for t in order:
+            sessions = await t.prefill(10, config.concurrent_sessions, f"conc-{uuid.uuid4().hex[:6]}")
+
+            async def writer(session: Session, t: Target = t) -> None:
+                for i in range(config.concurrent_appends):
+                    await t.append(session, 100 + i)
+
+            start = time.perf_counter()
+            await asyncio.gather(*(writer(s) for s in sessions))
+            elapsed = time.perf_counter() - start
+            totals[t.name].append(config.concurrent_sessions * config.concurrent_appends / elapsed)
+    for name, rates in totals.items():
+        report.rates[(figure, name)] = sum(rates) / len(rates)
+
+
+def evaluate(report: Report, config: BenchConfig) -> None:
+    lengths = config.lengths
+    first, last = lengths[0], lengths[-1]
+    report.check(
+        f"tiered append p50 n={last} / n={first} (flat in n)",
+        report.p50(f"append n={last}", "tiered") / report.p50(f"append n={first}", "tiered"),
+        1.15,
+    )
+    worst = max(
+        report.p50(f"append n={n}", "tiered") / report.p50(f"append n={n}", "mysql-commit-floor")
+        for n in lengths
+    )
+    report.check("tiered append p50 / durable-commit floor (worst n)", worst, 1.3)
+    n = 1000 if 1000 in config.get_lengths else config.get_lengths[-1]
+    report.check(f"tiered get p50 n={n}, LRU hit (ms)", report.p50(f"get n={n}", "tiered") * 1e3, 0.2)
+    report.check(
+        f"adk-db get / tiered get n={n}, LRU cold (speed-up)",
+        report.p50(f"get n={n}", "adk-db") / report.p50(f"get n={n} [lru cold]", "tiered"),
+        5.0,
+        higher_is_better=True,
+    )
+    report.check(
+        f"tiered get p50 n={config.recent_length} recent=20 (ms)",
+        report.p50(f"get n={config.recent_length} recent=20", "tiered") * 1e3,
+        1.0,
+    )
+    figure = f"{config.concurrent_sessions} sessions appending concurrently"
+    report.check(
+        "tiered / adk-db events per second, concurrent (speed-up)",
+        report.rates.get((figure, "tiered"), math.nan) / report.rates.get((figure, "adk-db"), math.nan),
+        5.0,
+        higher_is_better=True,
+    )
+
+
+async def run(config: BenchConfig, *, progress: Callable[[str], None] = lambda _: None) -> Report:
+    """Run every figure and return the report (servers' data is removed afterwards)."""
+    run_id = uuid.uuid4().hex[:8]
+    report = Report("sessions")
+    async with AsyncExitStack() as stack:
+        targets = await open_targets(config, stack, run_id)
+        floor = Floor(config.mysql_url, f"ifbench_{run_id}_floor")
+        await floor.open()
+        stack.push_async_callback(floor.close)
+        progress("appends")
+        await bench_appends(report, targets, floor, config)
+        progress("reads")
+        await bench_reads(report, targets, config)
+        progress("recent events")
+        await bench_recent(report, targets, config)
+        progress("concurrency")
+        await bench_concurrency(report, targets, config)
+    evaluate(report, config)
+    return report

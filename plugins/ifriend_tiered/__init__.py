@@ -1,0 +1,46 @@
+"""Built-in plugin: the `tiered` session backend (LRU over Redis over MySQL)."""
+
+from __future__ import annotations
+
+from ifriend import BackendContext, hookimpl
+from ifriend.errors import PluginError
+
+from .cache import SessionCache
+from .settings import TieredSettings
+from .store import TieredStore
+
+_REDIS_METHODS = ("probe", "hydrate", "hydrate_scope_state", "mirror_append", "mirror_scope_state",
+                  "invalidate", "renew_lease")
+_MYSQL_METHODS = ("mark_for_repair", "pending_repairs", "clear_repairs")
+
+
+def _require(store: object, backend: str, role: str, methods: tuple[str, ...]) -> None:
+    missing = [m for m in methods if not callable(getattr(store, m, None))]
+    if missing:
+        raise PluginError(
+            f"session backend {backend!r} cannot be the {role} tier of 'tiered': "
+            f"it lacks {', '.join(missing)}"
+        )
+
+
+def build_tiered(context: BackendContext) -> TieredStore:
+    settings = context.parse(TieredSettings)
+    redis = context.session_store(settings.redis_backend)
+    mysql = context.session_store(settings.mysql_backend)
+    _require(redis, settings.redis_backend, "Redis", _REDIS_METHODS)
+    _require(mysql, settings.mysql_backend, "MySQL", _MYSQL_METHODS)
+    return TieredStore(
+        redis=redis,  # type: ignore[arg-type]
+        mysql=mysql,  # type: ignore[arg-type]
+        cache=SessionCache(max_sessions=settings.lru_max_sessions, max_bytes=settings.lru_max_bytes),
+        lease_ms=settings.lease_ms,
+        redis_retry_seconds=settings.redis_retry_seconds,
+    )
+
+
+@hookimpl
+def register_session_backends(register) -> None:
+    register("tiered", build_tiered)
+
+
+__all__ = ["SessionCache", "TieredSettings", "TieredStore"]

@@ -1,0 +1,370 @@
+"""`TieredStore`: the LRU over Redis over MySQL, write-through.
+
+MySQL is the truth: an append is acknowledged once MySQL committed it. Redis
+mirrors every committed write and answers reads in one round trip; the LRU keeps
+parsed events so a read validates against Redis and fetches only a missing tail.
+
+Redis may be behind only where a mirror write failed. Such sessions are recorded
+in MySQL for repair, and Redis is trusted only while its lease key lives: a lease
+renewed with an absolute deadline by every replica that talks to Redis, so it is
+gone after any outage long enough to fail a write. A reader that finds no lease
+first invalidates every session awaiting repair, then renews the lease.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any, Protocol
+
+from opentelemetry import trace
+
+from ifriend.errors import BackendUnavailableError
+from ifriend.sessions.codec import decode_events
+from ifriend.sessions.store import (
+    AppendOutcome,
+    AppendResult,
+    EventRecord,
+    Revision,
+    SessionHeader,
+    SessionKey,
+    SessionStore,
+    StoredSession,
+    filter_events,
+)
+
+from .cache import CachedSession, SessionCache, estimate_nbytes
+
+logger = logging.getLogger("ifriend.tiered")
+
+
+class RedisTier(SessionStore, Protocol):
+    """What the tiered store needs from its Redis tier, beyond the store contract."""
+
+    async def probe(self, key: SessionKey, known: Revision | None) -> Any: ...
+    async def hydrate(self, stored: StoredSession) -> bool: ...
+    async def hydrate_scope_state(
+        self, app_name: str, user_id: str | None, state: dict[str, Any], version: int
+    ) -> bool: ...
+    async def mirror_append(self, key: SessionKey, record: EventRecord, revision_after: Revision) -> bool: ...
+    async def mirror_scope_state(
+        self, app_name: str, user_id: str | None, delta: dict[str, Any], version: int
+    ) -> None: ...
+    async def invalidate(self, key: SessionKey) -> None: ...
+    async def renew_lease(self, lease_ms: int) -> None: ...
+
+
+class MySQLTier(SessionStore, Protocol):
+    """What the tiered store needs from its MySQL tier, beyond the store contract."""
+
+    async def mark_for_repair(self, key: SessionKey) -> None: ...
+    async def pending_repairs(self, limit: int) -> list[tuple[int, SessionKey]]: ...
+    async def clear_repairs(self, ids: list[int]) -> None: ...
+
+
+def _note(**attributes: Any) -> None:
+    trace.get_current_span().set_attributes(attributes)
+
+
+class TieredStore:
+    """A `SessionStore` composing an LRU, a Redis tier and a MySQL tier."""
+
+    name = "tiered"
+
+    def __init__(
+        self,
+        *,
+        redis: RedisTier,
+        mysql: MySQLTier,
+        cache: SessionCache,
+        lease_ms: int = 1500,
+        redis_retry_seconds: float = 1.0,
+    ) -> None:
+        self.redis = redis
+        self.mysql = mysql
+        self.cache = cache
+        self.lease_ms = lease_ms
+        self.redis_retry_seconds = redis_retry_seconds
+        self._redis_down_until = 0.0
+        self._redis_down = False
+        self._lease_renewed_at = float("-inf")
+        self._needs_repair = False
+        self._repair_lock = asyncio.Lock()
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        await self.mysql.connect()
+        try:
+            await self.redis.connect()
+        except BackendUnavailableError as exc:
+            self._redis_failed(exc)
+
+    async def close(self) -> None:
+        try:
+            await self.redis.close()
+        finally:
+            await self.mysql.close()
+
+    async def ping(self) -> None:
+        await self.mysql.ping()
+        await self.redis.ping()
+
+    # -- Redis health ----------------------------------------------------------------------
+
+    def _redis_usable(self) -> bool:
+        return time.monotonic() >= self._redis_down_until
+
+    def _redis_failed(self, exc: BaseException) -> None:
+        self._redis_down_until = time.monotonic() + self.redis_retry_seconds
+        _note(**{"ifriend.redis.degraded": True, "ifriend.redis.error": type(exc).__name__})
+        if not self._redis_down:
+            self._redis_down = True
+            logger.warning(
+                "Redis unreachable (%s); serving sessions from MySQL until it answers again",
+                type(exc).__name__,
+            )
+
+    async def _redis_answered(self) -> None:
+        """Bookkeeping after a successful Redis call: recovery notice, repairs, lease."""
+        if self._redis_down:
+            self._redis_down = False
+            logger.warning("Redis answers again; repairing sessions written while it was away")
+        if self._needs_repair:
+            await self._repair()
+        elif time.monotonic() - self._lease_renewed_at > self.lease_ms / 3000:
+            await self.redis.renew_lease(self.lease_ms)
+            self._lease_renewed_at = time.monotonic()
+
+    async def _repair(self) -> None:
+        """Invalidate in Redis every session whose mirror write failed, then renew the lease."""
+        async with self._repair_lock:
+            while repairs := await self.mysql.pending_repairs(500):
+                for _, key in repairs:
+                    await self.redis.invalidate(key)
+                await self.mysql.clear_repairs([repair_id for repair_id, _ in repairs])
+                _note(**{"ifriend.redis.repaired": len(repairs)})
+            await self.redis.renew_lease(self.lease_ms)
+            self._lease_renewed_at = time.monotonic()
+            self._needs_repair = False
+
+    async def _mark_for_repair(self, key: SessionKey) -> None:
+        self._needs_repair = True
+        try:
+            await self.mysql.mark_for_repair(key)
+        except BackendUnavailableError:
+            logger.error(
+                "could not record a session for Redis repair; Redis may serve it stale "
+                "until its keys expire"
+            )
+            raise
+
+    # -- reads -----------------------------------------------------------------------------
+
+    async def load(
+        self,
+        key: SessionKey,
+        *,
+        num_recent_events: int | None = None,
+        after_timestamp: float | None = None,
+    ) -> StoredSession | None:
+        cached = self.cache.get(key)
+        if self._redis_usable():
+            try:
+                probe = await self.redis.probe(key, cached.revision if cached else None)
+                if not probe.lease:
+                    await self._repair()
+                    probe = await self.redis.probe(key, cached.revision if cached else None)
+                await self._redis_answered()
+            except BackendUnavailableError as exc:
+                self._redis_failed(exc)
+            else:
+                if (
+                    probe.status != "miss"
+                    and probe.app_state_version is not None
+                    and probe.user_state_version is not None
+                ):
+                    entry = self._advance(key, cached, probe)
+                    _note(**{"ifriend.tier": "lru" if probe.status == "current" else "redis",
+                             "ifriend.lru": "current" if probe.status == "current"
+                             else ("behind" if cached else "missing"),
+                             "ifriend.events_read": len(probe.tail)})
+                    return StoredSession(
+                        key=key,
+                        revision=entry.revision,
+                        last_update_time=entry.last_update_time,
+                        state=entry.state,
+                        app_state=probe.app_state,
+                        user_state=probe.user_state,
+                        events=filter_events(entry.events, num_recent_events, after_timestamp),
+                        app_state_version=probe.app_state_version,
+                        user_state_version=probe.user_state_version,
+                    )
+        return await self._load_from_mysql(key, num_recent_events, after_timestamp)
+
+    def _advance(self, key: SessionKey, cached: CachedSession | None, probe: Any) -> CachedSession:
+        if probe.status == "current" and cached is not None:
+            entry = CachedSession(
+                probe.revision, probe.last_update_time, probe.state, cached.events, cached.nbytes
+            )
+        else:
+            tail = decode_events(probe.tail)
+            tail_bytes = sum(len(p) for p in probe.tail)
+            if cached is None:
+                entry = CachedSession(
+                    probe.revision, probe.last_update_time, probe.state, tail, estimate_nbytes(tail_bytes)
+                )
+            else:
+                entry = cached.advanced(
+                    probe.revision, probe.last_update_time, probe.state, tail, tail_bytes
+                )
+        self.cache.offer(key, entry)
+        return entry
+
+    async def _load_from_mysql(
+        self, key: SessionKey, num_recent_events: int | None, after_timestamp: float | None
+    ) -> StoredSession | None:
+        stored = await self.mysql.load(key)
+        _note(**{"ifriend.tier": "mysql"})
+        if stored is None:
+            self.cache.discard(key)
+            return None
+        payloads = stored.payloads or []
+        _note(**{"ifriend.events_read": len(stored.events)})
+        self.cache.offer(
+            key,
+            CachedSession(
+                stored.revision,
+                stored.last_update_time,
+                stored.state,
+                stored.events,
+                estimate_nbytes(sum(len(p) for p in payloads)),
+            ),
+        )
+        if self._redis_usable():
+            try:
+                await self._hydrate(stored)
+            except BackendUnavailableError as exc:
+                self._redis_failed(exc)
+            else:
+                _note(**{"ifriend.rehydrated": True})
+        stored.events = filter_events(stored.events, num_recent_events, after_timestamp)
+        stored.payloads = None
+        return stored
+
+    async def _hydrate(self, stored: StoredSession) -> None:
+        key = stored.key
+        await self.redis.hydrate(stored)
+        await self.redis.hydrate_scope_state(
+            key.app_name, None, stored.app_state, stored.app_state_version
+        )
+        await self.redis.hydrate_scope_state(
+            key.app_name, key.user_id, stored.user_state, stored.user_state_version
+        )
+
+    async def list(self, app_name: str, user_id: str | None) -> list[SessionHeader]:
+        _note(**{"ifriend.tier": "mysql"})
+        return await self.mysql.list(app_name, user_id)
+
+    async def get_user_state(self, app_name: str, user_id: str) -> dict[str, Any]:
+        _note(**{"ifriend.tier": "mysql"})
+        return await self.mysql.get_user_state(app_name, user_id)
+
+    # -- writes ----------------------------------------------------------------------------
+
+    async def create(
+        self,
+        key: SessionKey,
+        *,
+        incarnation: str,
+        state: dict[str, Any],
+        app_delta: dict[str, Any],
+        user_delta: dict[str, Any],
+        created_at: float,
+    ) -> StoredSession:
+        stored = await self.mysql.create(
+            key,
+            incarnation=incarnation,
+            state=state,
+            app_delta=app_delta,
+            user_delta=user_delta,
+            created_at=created_at,
+        )
+        self.cache.offer(
+            key,
+            CachedSession(stored.revision, stored.last_update_time, dict(stored.state), [], estimate_nbytes(0)),
+        )
+        if self._redis_usable():
+            try:
+                await self._hydrate(
+                    StoredSession(
+                        key=key,
+                        revision=stored.revision,
+                        last_update_time=stored.last_update_time,
+                        state=stored.state,
+                        app_state=stored.app_state,
+                        user_state=stored.user_state,
+                        payloads=[],
+                        app_state_version=stored.app_state_version,
+                        user_state_version=stored.user_state_version,
+                    )
+                )
+            except BackendUnavailableError as exc:
+                self._redis_failed(exc)
+                if app_delta or user_delta:
+                    await self._mark_for_repair(key)
+        elif app_delta or user_delta:
+            await self._mark_for_repair(key)
+        return stored
+
+    async def append(
+        self, key: SessionKey, record: EventRecord, *, expected: Revision
+    ) -> AppendResult:
+        result = await self.mysql.append(key, record, expected=expected)
+        if result.outcome is AppendOutcome.DUPLICATE:
+            return result
+        if not await self._mirror(key, record, result):
+            await self._mark_for_repair(key)
+        cached = self.cache.get(key)
+        if cached is not None and cached.revision == expected:
+            state = {**cached.state, **record.session_delta} if record.session_delta else cached.state
+            self.cache.offer(
+                key,
+                cached.advanced(
+                    result.revision, result.last_update_time, state, [record.event], len(record.payload)
+                ),
+            )
+        else:
+            self.cache.discard(key)
+        return result
+
+    async def _mirror(self, key: SessionKey, record: EventRecord, result: AppendResult) -> bool:
+        """Copy a committed append into Redis; False if Redis could not be told."""
+        if not self._redis_usable():
+            return False
+        try:
+            await self.redis.mirror_append(key, record, result.revision)
+            if record.app_delta and result.app_state_version is not None:
+                await self.redis.mirror_scope_state(
+                    key.app_name, None, record.app_delta, result.app_state_version
+                )
+            if record.user_delta and result.user_state_version is not None:
+                await self.redis.mirror_scope_state(
+                    key.app_name, key.user_id, record.user_delta, result.user_state_version
+                )
+        except BackendUnavailableError as exc:
+            self._redis_failed(exc)
+            return False
+        return True
+
+    async def delete(self, key: SessionKey) -> None:
+        await self.mysql.delete(key)
+        self.cache.discard(key)
+        if self._redis_usable():
+            try:
+                await self.redis.invalidate(key)
+                return
+            except BackendUnavailableError as exc:
+                self._redis_failed(exc)
+        await self._mark_for_repair(key)
