@@ -29,6 +29,7 @@ from google.genai import types
 from ..app import App
 from ..config import Settings
 from ..sessions.store import SessionKey
+from .cleanup import delete_redis_keys, drop_tables, execute
 from .timing import Report, timed
 
 APP = "bench"
@@ -160,8 +161,8 @@ async def open_targets(config: BenchConfig, stack: AsyncExitStack, run_id: str) 
         app = await stack.enter_async_context(App(settings))
         store = getattr(app.session_service, "store", None)
         targets.append(Target(name, app.session_service, store=store if name == "tiered" else None))
-    stack.push_async_callback(_drop_redis_keys, config.redis_url, redis["key_prefix"])
-    stack.push_async_callback(_drop_tables, config.mysql_url, mysql["table_prefix"])
+    stack.push_async_callback(delete_redis_keys, config.redis_url, redis["key_prefix"])
+    stack.push_async_callback(drop_tables, config.mysql_url, mysql["table_prefix"])
     targets.append(Target("adk-db", await _adk_database(config, stack, run_id), config.adk_db_max_length))
     targets.append(Target("adk-memory", InMemorySessionService()))
     return targets
@@ -172,65 +173,12 @@ async def _adk_database(config: BenchConfig, stack: AsyncExitStack, run_id: str)
 
     parts = urlsplit(config.mysql_url)
     database = f"{parts.path.lstrip('/')}_adk_{run_id}"
-    await _execute(config.mysql_url, f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
-    stack.push_async_callback(_execute, config.mysql_url, f"DROP DATABASE IF EXISTS `{database}`")
+    await execute(config.mysql_url, f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+    stack.push_async_callback(execute, config.mysql_url, f"DROP DATABASE IF EXISTS `{database}`")
     url = parts._replace(scheme="mysql+asyncmy", path=f"/{database}").geturl()
     service = DatabaseSessionService(db_url=url)
     stack.push_async_callback(service.close)
     return service
-
-
-async def _execute(url: str, statement: str) -> None:
-    import asyncmy
-
-    parts = urlsplit(url)
-    conn = await asyncmy.connect(
-        host=parts.hostname or "127.0.0.1",
-        port=parts.port or 3306,
-        user=parts.username or "",
-        password=parts.password or "",
-        autocommit=True,
-    )
-    try:
-        async with conn.cursor() as cur:
-            await cur.execute(statement)
-    finally:
-        conn.close()
-
-
-async def _drop_tables(url: str, prefix: str) -> None:
-    import asyncmy
-
-    parts = urlsplit(url)
-    conn = await asyncmy.connect(
-        host=parts.hostname or "127.0.0.1",
-        port=parts.port or 3306,
-        user=parts.username or "",
-        password=parts.password or "",
-        database=parts.path.lstrip("/"),
-        autocommit=True,
-    )
-    try:
-        async with conn.cursor() as cur:
-            await cur.execute("SHOW TABLES LIKE %s", (prefix.replace("_", "\\_") + "%",))
-            tables = [row[0] for row in await cur.fetchall()]
-            if tables:
-                await cur.execute("SET FOREIGN_KEY_CHECKS = 0")
-                await cur.execute("DROP TABLE IF EXISTS " + ", ".join(f"`{t}`" for t in tables))
-    finally:
-        conn.close()
-
-
-async def _drop_redis_keys(url: str, prefix: str) -> None:
-    import redis.asyncio as aioredis
-
-    client = aioredis.Redis.from_url(url)
-    try:
-        batch = [key async for key in client.scan_iter(match=f"{prefix}:*", count=1000)]
-        for i in range(0, len(batch), 1000):
-            await client.delete(*batch[i : i + 1000])
-    finally:
-        await client.aclose()
 
 
 async def interleave(

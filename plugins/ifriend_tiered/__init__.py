@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ifriend import BackendContext, hookimpl
-from ifriend.errors import PluginError
+from ifriend.errors import ConfigError, PluginError
 
 from .cache import SessionCache
 from .settings import TieredSettings
@@ -29,11 +29,22 @@ def build_tiered(context: BackendContext) -> TieredStore:
     mysql = context.session_store(settings.mysql_backend)
     _require(redis, settings.redis_backend, "Redis", _REDIS_METHODS)
     _require(mysql, settings.mysql_backend, "MySQL", _MYSQL_METHODS)
+    redis_timeout_ms = int(getattr(getattr(redis, "settings", None), "timeout_seconds", 2.0) * 1000)
+    lease_ms = settings.lease_ms if settings.lease_ms is not None else redis_timeout_ms * 3 // 4
+    if lease_ms > redis_timeout_ms:
+        raise ConfigError(
+            "the Redis lease must not outlast the Redis timeout (a paused Redis must lose "
+            "its lease before any write to it times out)",
+            source=context.settings.origin("backends", "tiered", "lease_ms"),
+            key="backends.tiered.lease_ms",
+            value=lease_ms,
+            expected=f"at most {redis_timeout_ms} (backends.{settings.redis_backend}.timeout_seconds)",
+        )
     return TieredStore(
         redis=redis,  # type: ignore[arg-type]
         mysql=mysql,  # type: ignore[arg-type]
         cache=SessionCache(max_sessions=settings.lru_max_sessions, max_bytes=settings.lru_max_bytes),
-        lease_ms=settings.lease_ms,
+        lease_ms=lease_ms,
         redis_retry_seconds=settings.redis_retry_seconds,
     )
 

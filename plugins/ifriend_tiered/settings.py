@@ -12,5 +12,7 @@ class TieredSettings(BaseModel):
     lru_max_bytes: int = Field(268_435_456, ge=0)
     redis_backend: str = "redis"
     mysql_backend: str = "mysql"
-    lease_ms: int = Field(1500, ge=100)
+    # How long Redis stays trusted without a renewal; at most the Redis timeout, so
+    # an outage long enough to fail a write always outlives it. Default: 3/4 of it.
+    lease_ms: int | None = Field(None, ge=50)
     redis_retry_seconds: float = Field(1.0, ge=0)

@@ -14,6 +14,7 @@ first invalidates every session awaiting repair, then renews the lease.
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import time
 from typing import Any, Protocol
@@ -38,6 +39,10 @@ from .cache import CachedSession, SessionCache, estimate_nbytes
 
 logger = logging.getLogger("ifriend.tiered")
 
+# The floor a deleted session's tombstone carries: no copy of it is ever hydrated again
+# until the tombstone expires (a re-created session is then served from MySQL meanwhile).
+DELETED = 2**62
+
 
 class RedisTier(SessionStore, Protocol):
     """What the tiered store needs from its Redis tier, beyond the store contract."""
@@ -51,8 +56,9 @@ class RedisTier(SessionStore, Protocol):
     async def mirror_scope_state(
         self, app_name: str, user_id: str | None, delta: dict[str, Any], version: int
     ) -> None: ...
-    async def invalidate(self, key: SessionKey) -> None: ...
-    async def renew_lease(self, lease_ms: int) -> None: ...
+    async def invalidate(self, key: SessionKey, *, floor: int | None = None) -> None: ...
+    async def invalidate_scope_state(self, app_name: str, user_id: str | None) -> None: ...
+    async def renew_lease(self, lease_ms: int, *, grant: bool = False) -> bool: ...
 
 
 class MySQLTier(SessionStore, Protocol):
@@ -134,8 +140,10 @@ class TieredStore:
         if self._needs_repair:
             await self._repair()
         elif time.monotonic() - self._lease_renewed_at > self.lease_ms / 3000:
-            await self.redis.renew_lease(self.lease_ms)
-            self._lease_renewed_at = time.monotonic()
+            if await self.redis.renew_lease(self.lease_ms):
+                self._lease_renewed_at = time.monotonic()
+            else:
+                await self._repair()
 
     async def _repair(self) -> None:
         """Invalidate in Redis every session whose mirror write failed, then renew the lease."""
@@ -143,13 +151,16 @@ class TieredStore:
             while repairs := await self.mysql.pending_repairs(500):
                 for _, key in repairs:
                     await self.redis.invalidate(key)
+                    await self.redis.invalidate_scope_state(key.app_name, None)
+                    await self.redis.invalidate_scope_state(key.app_name, key.user_id)
                 await self.mysql.clear_repairs([repair_id for repair_id, _ in repairs])
                 _note(**{"ifriend.redis.repaired": len(repairs)})
-            await self.redis.renew_lease(self.lease_ms)
+            await self.redis.renew_lease(self.lease_ms, grant=True)
             self._lease_renewed_at = time.monotonic()
             self._needs_repair = False
 
     async def _mark_for_repair(self, key: SessionKey) -> None:
+        """Record in MySQL that Redis may hold a stale copy of `key`, then try to drop it now."""
         self._needs_repair = True
         try:
             await self.mysql.mark_for_repair(key)
@@ -159,6 +170,7 @@ class TieredStore:
                 "until its keys expire"
             )
             raise
+        _note(**{"ifriend.redis.repair_marked": True})
 
     # -- reads -----------------------------------------------------------------------------
 
@@ -321,14 +333,26 @@ class TieredStore:
     async def append(
         self, key: SessionKey, record: EventRecord, *, expected: Revision
     ) -> AppendResult:
-        result = await self.mysql.append(key, record, expected=expected)
+        try:
+            result = await self.mysql.append(key, record, expected=expected)
+        except BackendUnavailableError:
+            # The commit may have happened with its reply lost: make the next read
+            # come from MySQL rather than from a Redis copy that lacks the event.
+            await self._forget(key, floor=expected.version + 1)
+            raise
         if result.outcome is AppendOutcome.DUPLICATE:
+            # A retry of an event whose first attempt may never have been mirrored.
+            await self._forget(key, floor=result.revision.version)
             return result
         if not await self._mirror(key, record, result):
             await self._mark_for_repair(key)
         cached = self.cache.get(key)
         if cached is not None and cached.revision == expected:
-            state = {**cached.state, **record.session_delta} if record.session_delta else cached.state
+            state = (
+                {**cached.state, **copy.deepcopy(record.session_delta)}
+                if record.session_delta
+                else cached.state
+            )
             self.cache.offer(
                 key,
                 cached.advanced(
@@ -360,11 +384,21 @@ class TieredStore:
 
     async def delete(self, key: SessionKey) -> None:
         await self.mysql.delete(key)
+        # The tombstone refuses a reader that loaded the session just before the
+        # delete and would hydrate it back into Redis.
+        await self._forget(key, floor=DELETED)
+
+    async def _forget(self, key: SessionKey, *, floor: int) -> None:
+        """Drop the session from the LRU and Redis (leaving a floor that refuses hydrating
+        older copies), or record it for repair if Redis is away."""
         self.cache.discard(key)
         if self._redis_usable():
             try:
-                await self.redis.invalidate(key)
+                await self.redis.invalidate(key, floor=floor)
                 return
             except BackendUnavailableError as exc:
                 self._redis_failed(exc)
-        await self._mark_for_repair(key)
+        try:
+            await self._mark_for_repair(key)
+        except BackendUnavailableError:
+            pass  # logged; the caller's own error (if any) is the one to report
