@@ -93,6 +93,26 @@ async def test_retry_after_a_lost_mysql_reply_is_applied_once(make_app, monkeypa
     assert len((await store.mysql.load(SessionKey(APP, USER, "s1"))).events) == 2
 
 
+async def test_retry_of_an_event_a_crashed_writer_committed(make_app):
+    """The first attempt reached MySQL and its process died before telling Redis."""
+    from ifriend.sessions import EventRecord
+    from ifriend.sessions.codec import encode_event
+
+    writer, reader = await make_app(), await make_app()
+    session = await writer.session_service.create_session(app_name=APP, user_id=USER, session_id="s1")
+    await writer.session_service.append_event(session, said("one"))
+    assert texts(await get(reader)) == ["one"]
+    event = said("two")
+    key = SessionKey(APP, USER, "s1")
+    crashed = await store_of(writer).mysql.load(key)
+    await store_of(writer).mysql.append(
+        key, EventRecord(event, encode_event(event), {}, {}, {}), expected=crashed.revision
+    )
+    await reader.session_service.append_event(await get(reader), event)  # the retry
+    assert texts(await get(reader)) == ["one", "two"]
+    assert texts(await get(writer)) == ["one", "two"]
+
+
 async def test_a_replica_sees_what_another_acknowledged_fetching_only_the_tail(make_app, monkeypatch):
     a, b = await make_app(), await make_app()
     session = await a.session_service.create_session(app_name=APP, user_id=USER, session_id="s1")
