@@ -185,6 +185,37 @@ def create_cli() -> click.Group:
         if code:
             raise click.exceptions.Exit(code)
 
+    @cli.group("bench")
+    def bench_group() -> None:
+        """Benchmarks against baselines measured in the same run (needs `make servers`)."""
+
+    @bench_group.command("sessions")
+    @click.option("--redis-url", envvar="IFRIEND_TEST_REDIS_URL", required=True,
+                  help="Redis to use [env IFRIEND_TEST_REDIS_URL].")
+    @click.option("--mysql-url", envvar="IFRIEND_TEST_MYSQL_URL", required=True,
+                  help="MariaDB/MySQL to use [env IFRIEND_TEST_MYSQL_URL].")
+    @click.option("--quick", is_flag=True, help="A tiny run that exercises every figure.")
+    @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
+                  help="Where to write the JSON report (default perf/results/sessions-TIME.json).")
+    def bench_sessions_command(redis_url: str, mysql_url: str, quick: bool, json_path: str | None) -> None:
+        """Session backends vs ADK's DatabaseSessionService and InMemorySessionService."""
+        from pathlib import Path
+
+        from .bench import sessions
+
+        config = (sessions.BenchConfig.quick if quick else sessions.BenchConfig)(redis_url, mysql_url)
+        report = asyncio.run(
+            sessions.run(config, progress=lambda step: click.echo(f"measuring {step}...", err=True))
+        )
+        click.echo(report.table(sessions.BASELINES))
+        click.echo()
+        click.echo(report.check_lines())
+        for note in report.notes:
+            click.echo(f"note: {note}")
+        path = Path(json_path or f"perf/results/sessions-{time.strftime('%Y%m%d-%H%M%S')}.json")
+        report.write(path)
+        click.echo(f"wrote {path}")
+
     return cli
 
 

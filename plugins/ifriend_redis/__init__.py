@@ -1,0 +1,25 @@
+"""Built-in plugin: the `redis` session backend (needs `pip install 'ifriend[redis]'`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ifriend import BackendContext, hookimpl
+
+from .client import import_redis
+from .settings import RedisSettings
+from .store import Probe, RedisStore
+
+
+def _redis_store(context: BackendContext) -> RedisStore:
+    settings = context.parse(RedisSettings)
+    import_redis()  # fail at start, naming the extra, if the client is missing
+    return RedisStore(settings)
+
+
+@hookimpl
+def register_session_backends(register: Any) -> None:
+    register("redis", _redis_store)
+
+
+__all__ = ["Probe", "RedisSettings", "RedisStore"]

@@ -1,0 +1,193 @@
+"""What the tiered composition calls on its Redis tier: probe, hydrate, mirror, lease.
+
+Floors make the classic cache race safe: a reader loads v5 from MySQL, a writer
+commits v6 and finds Redis without the session, so it leaves `floor = 6`; the
+reader's hydrate of v5 is then refused.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from ifriend.sessions.store import EventRecord, Revision, SessionKey, StoredSession
+
+from .client import Op
+from .fields import hgetall, meta_from_flat, scope_state, state_pairs
+
+if TYPE_CHECKING:
+    from .client import RedisClient
+    from .keys import Keys
+
+
+@dataclass(slots=True)
+class Probe:
+    """What one round trip learnt about a session a cache holds at `known`."""
+
+    status: Literal["current", "behind", "miss"]
+    revision: Revision | None
+    last_update_time: float
+    state: dict[str, Any] = field(default_factory=dict)
+    app_state: dict[str, Any] = field(default_factory=dict)
+    app_state_version: int | None = None  # None: the hash is missing
+    user_state: dict[str, Any] = field(default_factory=dict)
+    user_state_version: int | None = None
+    tail: list[bytes] = field(default_factory=list)  # events after `known`, oldest first
+    lease: bool = False
+
+
+class TierOps:
+    """Methods of `RedisStore` beyond the `SessionStore` contract."""
+
+    client: RedisClient
+    keys: Keys
+    _ttl: int
+    _state_ttl: int
+
+    def _append_op(
+        self, key: SessionKey, record: EventRecord, expected: Revision, *, mirror: bool
+    ) -> Op:
+        raise NotImplementedError
+
+    async def probe(self, key: SessionKey, known: Revision | None) -> Probe:
+        """Validate (or refresh) a cached copy at `known` in one round trip.
+
+        "current": Redis is at `known`. "behind": `tail` holds the events after
+        `known` (every event if `known` is None). "miss": absent, partly evicted,
+        another incarnation, or older than `known`. Also returns the app and user
+        state with their versions, and whether the outage lease is held.
+        """
+        sk = self.keys.session(key)
+        args = [self._ttl, known.incarnation, known.version] if known else [self._ttl, "", -1]
+        ops = [
+            self.client.evalsha("probe", sk.all(), args),
+            hgetall(self.keys.app_state(key.app_name)),
+            hgetall(self.keys.user_state(key.app_name, key.user_id)),
+            lambda p: p.exists(self.keys.lease),
+        ]
+        async with self.client.bounded("probe") as span:
+            session, app_hash, user_hash, lease = await self.client.execute(ops)
+            span.set_attribute("ifriend.outcome", session[0].decode())
+        app_state, app_version = scope_state(app_hash)
+        user_state, user_version = scope_state(user_hash)
+        probe = Probe(
+            status="miss",
+            revision=None,
+            last_update_time=0.0,
+            app_state=app_state,
+            app_state_version=app_version,
+            user_state=user_state,
+            user_state_version=user_version,
+            lease=bool(lease),
+        )
+        if session[0] != b"miss":
+            meta = meta_from_flat(session[1])
+            probe.status = session[0].decode()  # type: ignore[assignment]
+            probe.revision = meta.revision
+            probe.last_update_time = meta.ts
+            probe.state = meta.state
+            probe.tail = list(session[2])
+        return probe
+
+    async def hydrate(self, stored: StoredSession) -> bool:
+        """Copy a whole session read from the durable tier; False if refused.
+
+        Refused when a mirror left a floor above `stored`'s version, or when Redis
+        already holds this incarnation at the same or a later version.
+        """
+        payloads = stored.payloads
+        if payloads is None or len(payloads) != stored.revision.version:
+            raise ValueError("hydrate needs every event's payload (stored.payloads)")
+        if len(stored.events) != len(payloads):
+            raise ValueError("hydrate needs every event (stored.events) for the id index")
+        sk = self.keys.session(stored.key)
+        state = state_pairs(stored.state)
+        args = [
+            stored.revision.incarnation,
+            stored.revision.version,
+            repr(stored.last_update_time),
+            self._ttl,
+            len(state),
+            *state,
+            *(e.id for e in stored.events),
+            *payloads,
+        ]
+        async with self.client.bounded("hydrate", **{"ifriend.events": len(payloads)}):
+            (written,) = await self.client.execute([self.client.evalsha("hydrate", sk.all(), args)])
+        return bool(written)
+
+    async def hydrate_scope_state(
+        self, app_name: str, user_id: str | None, state: dict[str, Any], version: int
+    ) -> bool:
+        """Copy the app (user_id None) or user state at `version`; False if refused."""
+        hash_key = self.keys.scope_state(app_name, user_id)
+        args = [version, self._state_ttl, *state_pairs(state)]
+        async with self.client.bounded("hydrate_scope_state"):
+            (written,) = await self.client.execute(
+                [self.client.evalsha("hydrate_scope", [hash_key], args)]
+            )
+        return bool(written)
+
+    async def mirror_append(
+        self, key: SessionKey, record: EventRecord, revision_after: Revision
+    ) -> bool:
+        """Apply an event the durable tier committed at `revision_after`.
+
+        True if Redis now holds it. Otherwise Redis did not hold the session just
+        before it: the session's keys become a tombstone `{floor: version}` that
+        refuses any hydrate of an older copy, and False is returned.
+        """
+        expected = Revision(revision_after.incarnation, revision_after.version - 1)
+        async with self.client.bounded("mirror_append") as span:
+            (result,) = await self.client.execute(
+                [self._append_op(key, record, expected, mirror=True)]
+            )
+            span.set_attribute("ifriend.outcome", result[0].decode())
+        return result[0] in (b"applied", b"duplicate")
+
+    async def mirror_scope_state(
+        self, app_name: str, user_id: str | None, delta: dict[str, Any], version: int
+    ) -> bool:
+        """Apply an app/user delta committed at `version`; False if it left a floor instead."""
+        hash_key = self.keys.scope_state(app_name, user_id)
+        tombstone_ttl = self._state_ttl or self._ttl
+        args = [version, self._state_ttl, tombstone_ttl, *state_pairs(delta)]
+        async with self.client.bounded("mirror_scope_state"):
+            (applied,) = await self.client.execute(
+                [self.client.evalsha("mirror_scope", [hash_key], args)]
+            )
+        return bool(applied)
+
+    async def invalidate(self, key: SessionKey, *, floor: int | None = None) -> None:
+        """Drop the session's keys; with `floor`, leave a tombstone refusing older hydrates."""
+        sk = self.keys.session(key)
+        if floor is None:
+            op: Op = lambda p: p.delete(*sk.all())  # noqa: E731
+        else:
+            op = self.client.evalsha("tombstone", sk.all(), [floor, self._ttl])
+        async with self.client.bounded("invalidate"):
+            await self.client.execute([op])
+
+    async def invalidate_scope_state(self, app_name: str, user_id: str | None) -> None:
+        """Drop the app (user_id None) or user state hash."""
+        async with self.client.bounded("invalidate_scope_state"):
+            await self.client.redis.delete(self.keys.scope_state(app_name, user_id))
+
+    async def renew_lease(self, lease_ms: int, *, grant: bool = False) -> bool:
+        """Extend the outage lease to `lease_ms` from now, as this client's clock says.
+
+        Only an existing lease is extended (XX), and the deadline is absolute (PXAT),
+        computed just before sending: a renewal held up while Redis was paused can
+        neither outlive its deadline nor revive a lease that expired meanwhile. Only
+        `grant=True`, after the repairs, creates it. Returns whether the lease is held.
+        """
+        async with self.client.bounded("renew_lease"):
+            deadline = int(time.time() * 1000) + lease_ms
+            return bool(
+                await self.client.redis.set(self.keys.lease, b"1", pxat=deadline, xx=not grant)
+            )
+
+    async def lease_present(self) -> bool:
+        async with self.client.bounded("lease_present"):
+            return bool(await self.client.redis.exists(self.keys.lease))

@@ -1,0 +1,103 @@
+"""Fixtures of the Redis store tests: a real redis-server (IFRIEND_TEST_REDIS_URL).
+
+Each test uses its own key prefix and deletes every key under it afterwards.
+Without IFRIEND_TEST_REDIS_URL the tests are skipped, unless CI is set: then they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
+
+import pytest
+from redis_helpers import CommandLog
+
+from ifriend.sessions import SessionKey, SessionService
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    url = os.environ.get("IFRIEND_TEST_REDIS_URL")
+    if url:
+        return url
+    reason = 'IFRIEND_TEST_REDIS_URL is not set (eval "$(bash scripts/servers.sh env)")'
+    if _in_ci():
+        pytest.fail(f"{reason}; CI is set, so a missing server is a failure", pytrace=False)
+    pytest.skip(reason)
+
+
+MakeStore = Callable[..., Awaitable[Any]]
+
+
+@pytest.fixture
+async def make_store(redis_url: str) -> AsyncIterator[MakeStore]:
+    """`await make_store(timeout_seconds=0.5)`: a connected store under this test's prefix."""
+    from ifriend_redis import RedisSettings, RedisStore
+
+    prefix = f"ifriend-test-{uuid.uuid4().hex}"
+    stores: list[RedisStore] = []
+
+    async def make(connect: bool = True, **overrides: Any) -> RedisStore:
+        settings = RedisSettings(url=redis_url, key_prefix=prefix, **overrides)
+        store = RedisStore(settings)
+        stores.append(store)
+        if connect:
+            await store.connect()
+        return store
+
+    yield make
+    cleaner = RedisStore(RedisSettings(url=redis_url, key_prefix=prefix))
+    try:
+        r = cleaner.client.redis
+        keys = [k async for k in r.scan_iter(match=f"{prefix}:*", count=1000)]
+        if keys:
+            await r.delete(*keys)
+    finally:
+        await cleaner.close()
+        for store in stores:
+            await store.close()
+
+
+@pytest.fixture
+async def store(make_store: MakeStore) -> Any:
+    return await make_store()
+
+
+@pytest.fixture
+def service(store: Any) -> SessionService:
+    return SessionService(store)
+
+
+@pytest.fixture
+def key() -> SessionKey:
+    return SessionKey("app", "user", f"s-{uuid.uuid4().hex[:8]}")
+
+
+@pytest.fixture
+def command_log(monkeypatch: pytest.MonkeyPatch) -> Iterator[CommandLog]:
+    """Counts what redis-py sends, at the connection (no MONITOR on a shared server)."""
+    from redis.asyncio.connection import AbstractConnection
+
+    log = CommandLog()
+    pack_command = AbstractConnection.pack_command
+    send_packed = AbstractConnection.send_packed_command
+
+    def counting_pack(self: Any, *args: Any) -> Any:
+        if log.recording:
+            name = args[0].decode() if isinstance(args[0], bytes) else str(args[0])
+            log.commands.append(name.upper())
+        return pack_command(self, *args)
+
+    async def counting_send(self: Any, command: Any, check_health: bool = True) -> None:
+        if log.recording:
+            log.round_trips += 1
+        await send_packed(self, command, check_health)
+
+    monkeypatch.setattr(AbstractConnection, "pack_command", counting_pack)
+    monkeypatch.setattr(AbstractConnection, "send_packed_command", counting_send)
+    yield log

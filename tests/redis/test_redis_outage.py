@@ -1,0 +1,123 @@
+"""Deadlines and failures: typed errors without secrets, and a pool that recovers.
+
+Tests that pause or restart a server use a private redis-server (`private_redis`),
+never the shared one.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+from redis_helpers import make_record
+
+from ifriend.errors import BackendTimeoutError, BackendUnavailableError
+from ifriend.sessions import Revision, SessionService
+from ifriend_redis import RedisSettings, RedisStore
+
+pytestmark = pytest.mark.redis
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def test_unreachable_server_is_a_typed_error_without_the_password():
+    store = RedisStore(
+        RedisSettings(url=f"redis://:hunter2secret@127.0.0.1:{free_port()}/0", timeout_seconds=0.5)
+    )
+    try:
+        for call in (store.connect(), store.ping(), store.load(_key())):
+            with pytest.raises(BackendUnavailableError) as info:
+                await call
+            assert "hunter2secret" not in str(info.value)
+            assert not isinstance(info.value, BackendTimeoutError)
+    finally:
+        await store.close()
+
+
+async def test_a_paused_server_times_out_and_the_pool_recovers(private_redis, key):
+    store = RedisStore(RedisSettings(url=private_redis.url, timeout_seconds=0.5))
+    try:
+        service = SessionService(store)
+        await service.create_session(
+            app_name=key.app_name, user_id=key.user_id, session_id=key.session_id
+        )
+        private_redis.pause()
+        try:
+            started = time.monotonic()
+            with pytest.raises(BackendTimeoutError) as raised:
+                await store.load(key)
+            assert time.monotonic() - started < 2.0
+            assert "0.5" in str(raised.value)
+            started = time.monotonic()
+            with pytest.raises(BackendTimeoutError):
+                await store.append(key, make_record("during"), expected=Revision("x", 0))
+            assert time.monotonic() - started < 2.0
+        finally:
+            private_redis.resume()
+        # the next calls succeed on the same store: the pool replaced its connections
+        got = await service.get_session(
+            app_name=key.app_name, user_id=key.user_id, session_id=key.session_id
+        )
+        assert got is not None and got.events == []
+        await store.ping()
+    finally:
+        await store.close()
+
+
+async def test_a_restarted_server_costs_nothing_but_its_data(private_redis, key):
+    store = RedisStore(RedisSettings(url=private_redis.url, timeout_seconds=0.5))
+    try:
+        service = SessionService(store)
+        await service.connect()
+        await service.create_session(
+            app_name=key.app_name, user_id=key.user_id, session_id=key.session_id
+        )
+        private_redis.stop()
+        started = time.monotonic()
+        with pytest.raises(BackendUnavailableError):
+            await store.load(key)
+        assert time.monotonic() - started < 2.0
+        private_redis.start()  # same port, empty, no scripts loaded
+        assert await store.load(key) is None  # reconnects, reloads the script, misses
+        s = await service.create_session(
+            app_name=key.app_name, user_id=key.user_id, session_id=key.session_id
+        )
+        assert s.id == key.session_id
+    finally:
+        await store.close()
+
+
+async def test_a_connection_killed_by_the_server_is_replaced_by_the_single_retry(store, key):
+    await store.create(
+        key, incarnation="inc", state={}, app_delta={}, user_delta={}, created_at=1.0
+    )
+    r = store.client.redis
+    own_id = await r.client_id()  # the only pooled connection now
+    killer = RedisStore(store.settings)
+    try:
+        await killer.client.redis.client_kill_filter(_id=own_id)
+    finally:
+        await killer.close()
+    assert (await store.load(key)).revision == Revision("inc", 0)
+
+
+async def test_a_server_side_failure_is_unavailable_and_names_no_data(store, key):
+    # a key of the wrong type makes the script fail with WRONGTYPE
+    await store.client.redis.set(store.keys.session(key).meta, "not a hash")
+    record = make_record("e", state={"secret": "do-not-log"}, text="private words")
+    with pytest.raises(BackendUnavailableError) as info:
+        await store.append(key, record, expected=Revision("x", 0))
+    message = str(info.value)
+    assert "WRONGTYPE" in message or "ResponseError" in message
+    assert "private words" not in message and "do-not-log" not in message
+
+
+def _key():
+    from ifriend.sessions import SessionKey
+
+    return SessionKey("app", "user", "s")
