@@ -97,15 +97,18 @@ class Target:
         await self.service.append_event(session, make_event(i))
 
     async def prefill(self, n: int, count: int, tag: str) -> list[Session]:
-        async def one(k: int) -> Session:
-            session = await self.service.create_session(
-                app_name=APP, user_id=USER, session_id=f"{tag}-n{n}-{k}"
-            )
+        """`count` sessions of `n` events, created one by one (ADK's database service races
+        on concurrent creates of a new app's first rows), filled concurrently."""
+        made = [
+            await self.service.create_session(app_name=APP, user_id=USER, session_id=f"{tag}-n{n}-{k}")
+            for k in range(count)
+        ]
+
+        async def fill(session: Session) -> None:
             for i in range(n):
                 await self.append(session, i)
-            return session
 
-        made = list(await asyncio.gather(*(one(k) for k in range(count))))
+        await asyncio.gather(*(fill(s) for s in made))
         self.sessions[n] = made
         return made
 
