@@ -7,7 +7,6 @@ import time
 import uuid
 from typing import Any
 
-from google.adk.errors._stale_session_error import StaleSessionError
 from google.adk.errors.session_not_found_error import SessionNotFoundError
 from google.adk.events.event import Event
 from google.adk.sessions import _session_util
@@ -30,11 +29,6 @@ from .store import (
     StoredSession,
 )
 from .validation import SessionLimits, validate_event_size, validate_id, validate_state
-
-_STALE = (
-    "The session was modified in storage since it was loaded (another writer "
-    "appended first). Reload the session and retry."
-)
 
 
 class SessionService(BaseSessionService):
@@ -75,11 +69,11 @@ class SessionService(BaseSessionService):
         state: dict[str, Any] | None = None,
         session_id: str | None = None,
     ) -> Session:
-        session_id = session_id.strip() if session_id else uuid.uuid4().hex
+        session_id = (session_id.strip() if session_id else None) or uuid.uuid4().hex
         key = self._key(app_name, user_id, session_id)
         with operation_span("ifriend.session.create_session", **{"ifriend.backend": self.backend}):
             state = dict(state or {})
-            validate_state(state, self.limits)
+            validate_state(_persisted(state), self.limits)
             deltas = _session_util.extract_state_delta(state)
             stored = await self.store.create(
                 key,
@@ -156,7 +150,7 @@ class SessionService(BaseSessionService):
         ) as span:
             validate_id("event id", event.id, self.limits)
             delta = event.actions.state_delta if event.actions else {}
-            stored_delta = {k: v for k, v in delta.items() if not k.startswith(State.TEMP_PREFIX)}
+            stored_delta = _persisted(delta)
             validate_state(stored_delta, self.limits)
             self._apply_temp_state(session, event)
             event = self._trim_temp_delta_state(event)
@@ -173,18 +167,22 @@ class SessionService(BaseSessionService):
             expected = await self._expected_revision(key, session)
             result = await self.store.append(key, record, expected=expected)
             span.set_attribute("ifriend.outcome", result.outcome.value)
-            already_there = bool(session.events) and session.events[-1].id == event.id
-            if result.outcome is AppendOutcome.APPLIED or not already_there:
+            applied = result.outcome is AppendOutcome.APPLIED
+            if applied or all(e.id != event.id for e in session.events):
                 self._commit_event_to_session(session, event)
-            session.last_update_time = result.last_update_time
-            session._storage_update_marker = result.revision.marker
+            # A duplicate (a retry after a lost reply) leaves the copy current only if it
+            # stood just before the event; otherwise it keeps its old, stale revision.
+            if applied or result.revision == Revision(expected.incarnation, expected.version + 1):
+                session.last_update_time = result.last_update_time
+                session._storage_update_marker = result.revision.marker
             return event
 
     async def _expected_revision(self, key: SessionKey, session: Session) -> Revision:
         """The revision the caller's copy stands at.
 
         Sessions this service returned carry it as their marker; for a session
-        built by hand, it is the stored revision if the copy ends where the log does.
+        built by hand, it is the stored revision if the copy ends where the log does,
+        else one no log has (version -1).
         """
         revision = Revision.from_marker(session._storage_update_marker)
         if revision is not None:
@@ -195,8 +193,17 @@ class SessionService(BaseSessionService):
         stored_last = latest.events[-1].id if latest.events else None
         copy_last = session.events[-1].id if session.events else None
         if stored_last != copy_last:
-            raise StaleSessionError(_STALE)
+            # Not where the log stands: the store refuses it as stale unless the
+            # event is a retry of one already stored.
+            return Revision(latest.revision.incarnation, -1)
         return latest.revision
+
+
+def _persisted(state: dict[str, Any]) -> dict[str, Any]:
+    """`state` without its `temp:` keys, which are never stored (so never validated)."""
+    return {
+        k: v for k, v in state.items() if not (isinstance(k, str) and k.startswith(State.TEMP_PREFIX))
+    }
 
 
 def _merge_scopes(

@@ -10,7 +10,7 @@ from typing import Any
 
 from ..errors import EventTooLargeError, InvalidIdError, InvalidStateError, StateTooLargeError
 
-_FORBIDDEN_ID_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+_FORBIDDEN_ID_CHARS = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +26,8 @@ def validate_id(kind: str, value: object, limits: SessionLimits) -> str:
     """Return `value` if it is a usable id, else raise `InvalidIdError`.
 
     Ids may hold any printable character (stores encode them for their keys);
-    control characters, surrounding whitespace and over-long ids are refused.
+    control characters, surrogates (not encodable as UTF-8), surrounding whitespace
+    and over-long ids are refused.
     """
     if not isinstance(value, str):
         raise InvalidIdError(f"{kind} must be a string, got {type(value).__name__}")
@@ -37,7 +38,9 @@ def validate_id(kind: str, value: object, limits: SessionLimits) -> str:
             f"{kind} is {len(value)} characters long; the limit is {limits.max_id_length}"
         )
     if _FORBIDDEN_ID_CHARS.search(value):
-        raise InvalidIdError(f"{kind} must not contain control characters (newlines, tabs, NUL)")
+        raise InvalidIdError(
+            f"{kind} must not contain control characters (newlines, tabs, NUL) or surrogates"
+        )
     if value != value.strip():
         raise InvalidIdError(f"{kind} must not start or end with whitespace")
     return value
@@ -60,7 +63,13 @@ def validate_state(state: dict[str, Any], limits: SessionLimits) -> None:
         if not isinstance(key, str) or not key:
             raise InvalidStateError(f"state keys must be non-empty strings, got {key!r}")
         try:
-            encoded = json.dumps(value, allow_nan=False, separators=(",", ":"))
+            encoded = json.dumps(value, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
+            key.encode()
+            size = len(encoded.encode())
+        except UnicodeEncodeError:
+            raise InvalidStateError(
+                f"state key {key!r} or its value holds a surrogate, which UTF-8 cannot encode"
+            ) from None
         except ValueError:
             _reject_non_finite(value, key)
             raise InvalidStateError(f"state key {key!r} holds a value that is not JSON") from None
@@ -69,7 +78,6 @@ def validate_state(state: dict[str, Any], limits: SessionLimits) -> None:
                 f"state key {key!r} holds a value that is not JSON-serializable "
                 f"({type(value).__name__}): {exc}"
             ) from None
-        size = len(encoded.encode())
         if size > limits.max_state_value_bytes:
             raise StateTooLargeError(
                 f"state key {key!r} is {size} bytes as JSON; "
