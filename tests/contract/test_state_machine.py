@@ -40,7 +40,7 @@ Key = tuple[str, str]  # (user_id, session_id)
 USERS = ["u", "a", "a:b", "b:c", "é", "🙂"]
 users = st.sampled_from(USERS)
 # Spaces are stripped from session ids by create/get/delete, as ADK does.
-session_ids = st.text(alphabet="ab:é🙂 ", max_size=4)
+session_ids = st.sampled_from(["a", "b:a", "a:b", "é", " 🙂 "]) | st.text(alphabet="ab:é🙂 ", max_size=4)
 state_keys = st.sampled_from(
     ["k", "n", "x:y", "app:k", "app:n", "user:k", "user:n", "temp:k", "temp:n"]
 )
@@ -200,6 +200,18 @@ def machine_for(name: str, spec: BackendSpec) -> type[RuleBasedStateMachine]:
             assert (ours.app_name, ours.user_id, ours.events) == (self.app_name, user, [])
             assert ours.state == model.state
             self.created_at[(user, ours.id)] = ours.last_update_time
+
+        @precondition(lambda self: self.live())
+        @rule(data=st.data(), state=state_dicts)
+        def create_a_taken_id(self, data, state: dict) -> None:
+            user, sid = data.draw(st.sampled_from(self.live()))
+            for service in (self.ours, self.model):
+                with pytest.raises(AlreadyExistsError):
+                    self.run(
+                        service.create_session(
+                            app_name=self.app_name, user_id=user, session_id=sid, state=dict(state)
+                        )
+                    )
 
         @precondition(lambda self: self.live())
         @rule(
