@@ -66,7 +66,11 @@ class InvalidIdError(InvalidInputError):
     """An app, user or session id is empty, too long or has forbidden characters."""
 
 
-class EventTooLargeError(InvalidInputError):
+class InvalidEventError(InvalidInputError):
+    """An event cannot be stored: it does not serialize, or it is too large."""
+
+
+class EventTooLargeError(InvalidEventError):
     """An event's serialized size exceeds the configured limit."""
 
 

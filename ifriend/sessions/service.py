@@ -17,7 +17,9 @@ from google.adk.sessions.base_session_service import (
 )
 from google.adk.sessions.session import Session
 from google.adk.sessions.state import State
+from pydantic_core import PydanticSerializationError
 
+from ..errors import InvalidEventError
 from ..telemetry import operation_span
 from .codec import encode_event
 from .store import (
@@ -152,10 +154,9 @@ class SessionService(BaseSessionService):
             delta = event.actions.state_delta if event.actions else {}
             stored_delta = _persisted(delta)
             validate_state(stored_delta, self.limits)
+            payload = _payload_of(event, stored_delta, self.limits)
             self._apply_temp_state(session, event)
             event = self._trim_temp_delta_state(event)
-            payload = encode_event(event)
-            validate_event_size(payload, self.limits)
             deltas = _session_util.extract_state_delta(stored_delta)
             record = EventRecord(
                 event=event,
@@ -197,6 +198,21 @@ class SessionService(BaseSessionService):
             # event is a retry of one already stored.
             return Revision(latest.revision.incarnation, -1)
         return latest.revision
+
+
+def _payload_of(event: Event, stored_delta: dict[str, Any], limits: SessionLimits) -> bytes:
+    """The event as it will be stored (no `temp:` keys), checked before anything changes."""
+    if event.actions and len(stored_delta) != len(event.actions.state_delta):
+        actions = event.actions.model_copy(update={"state_delta": stored_delta})
+        event = event.model_copy(update={"actions": actions})
+    try:
+        payload = encode_event(event)
+    except (PydanticSerializationError, ValueError) as exc:
+        raise InvalidEventError(
+            f"event {event.id} cannot be serialized as JSON ({type(exc).__name__})"
+        ) from None
+    validate_event_size(payload, limits)
+    return payload
 
 
 def _persisted(state: dict[str, Any]) -> dict[str, Any]:

@@ -78,6 +78,11 @@ def validate_state(state: dict[str, Any], limits: SessionLimits) -> None:
                 f"state key {key!r} holds a value that is not JSON-serializable "
                 f"({type(value).__name__}): {exc}"
             ) from None
+        if json.loads(encoded) != value:
+            raise InvalidStateError(
+                f"state key {key!r} holds a value JSON would change (a tuple, or a dict with "
+                "keys that are not strings): store lists and string keys"
+            )
         if size > limits.max_state_value_bytes:
             raise StateTooLargeError(
                 f"state key {key!r} is {size} bytes as JSON; "

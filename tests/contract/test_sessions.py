@@ -24,6 +24,7 @@ from google.genai import types
 
 from ifriend.errors import (
     EventTooLargeError,
+    InvalidEventError,
     InvalidIdError,
     InvalidStateError,
     StateTooLargeError,
@@ -904,6 +905,8 @@ NOT_JSON = [
     pytest.param({"nested": [1.0, math.nan]}, id="nested-nan"),
     pytest.param(b"bytes", id="bytes"),
     pytest.param("\udc80", id="lone-surrogate"),
+    pytest.param((1, 2), id="tuple"),
+    pytest.param({1: "int key"}, id="int-key"),
 ]
 
 
@@ -953,6 +956,24 @@ async def test_an_oversize_event_is_refused(open_service, app_name):
     fits = event(text="x" * 500, state={"k": 1})
     await service.append_event(s, fits)
     assert ids((await get(service, app_name, "s")).events) == [fits.id]
+
+
+async def test_a_refused_event_leaves_the_copy_untouched(open_service, app_name):
+    service = await open_service(session={"max_event_bytes": 1024})
+    s = await service.create_session(app_name=app_name, user_id=USER, session_id="s")
+    big = event(text="x" * 1100, state={"temp:t": 1, "k": 1})
+    with pytest.raises(EventTooLargeError):
+        await service.append_event(s, big)
+    assert s.state == {} and s.events == []
+    assert big.actions.state_delta == {"temp:t": 1, "k": 1}  # not trimmed either
+
+
+async def test_an_event_that_does_not_serialize_is_refused(session_service, app_name):
+    s = await session_service.create_session(app_name=app_name, user_id=USER, session_id="s")
+    with pytest.raises(InvalidEventError):
+        await session_service.append_event(s, event(text="\udc80 lone surrogate", state={"temp:t": 1}))
+    assert s.state == {} and s.events == []
+    assert (await get(session_service, app_name, "s")).events == []
 
 
 async def test_temp_state_does_not_count_towards_the_event_size(open_service, app_name):
