@@ -141,3 +141,8 @@ events = st.builds(
 def test_any_event_decodes_to_what_validation_gives(event):
     payload = encode_event(event)
     assert decode_event(payload) == Event.model_validate_json(payload) == event
+
+
+def test_integers_beyond_64_bits_still_decode():
+    event = Event(author="x", custom_metadata={"big": 2**70, "neg": -(2**65)})
+    assert decode_events([encode_event(event)])[0] == event

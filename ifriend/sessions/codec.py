@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
 from google.adk.events.event import Event
 
 from .trusted import builder_for
@@ -23,16 +25,34 @@ def encode_event(event: Event) -> bytes:
     return event.model_dump_json(exclude_none=True, by_alias=True).encode()
 
 
+def _loads(data: bytes | str) -> Any:
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:  # e.g. an integer beyond 64 bits, which json accepts
+        return json.loads(data)
+
+
 def decode_event(payload: bytes | str) -> Event:
-    return _build_event(json.loads(payload))
+    return _build_event(_loads(payload))
 
 
 def decode_events(payloads: Sequence[bytes | str]) -> list[Event]:
-    """Parse many stored events at once (one JSON parse, no re-validation)."""
+    """Parse many stored events at once (one JSON parse, no re-validation).
+
+    The cyclic garbage collector is paused meanwhile: the objects made are not
+    cyclic garbage, and collections triggered by thousands of allocations would
+    each scan every object of a warm cache (the p99 of a cold read).
+    """
     if not payloads:
         return []
     joined = b",".join(p.encode() if isinstance(p, str) else p for p in payloads)
-    return [_build_event(data) for data in json.loads(b"[" + joined + b"]")]
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return [_build_event(data) for data in _loads(b"[" + joined + b"]")]
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def encode_value(value: Any) -> str:

@@ -84,23 +84,32 @@ def _model_builder(model: type[BaseModel]) -> Builder:
     ):
         return lambda value: model.model_validate_json(json.dumps(value))
     guarded = {f for d in decorators.field_validators.values() for f in d.info.fields}
-    # JSON key (alias or name) -> (field name, builder or None)
-    keys: dict[str, tuple[str, Builder | None]] = {}
+    # JSON key (alias or name) -> field name, and -> (field name, builder) where one is needed.
+    names: dict[str, str] = {}
+    nested: dict[str, tuple[str, Builder]] = {}
     for name, info in model.model_fields.items():
-        entry = (name, _builder(info.annotation))
-        keys[name] = entry
-        if info.alias:
-            keys[info.alias] = entry
-    guarded_keys = {k for k, (name, _) in keys.items() if name in guarded}
+        built = _builder(info.annotation)
+        for key in {name, info.alias or name}:
+            names[key] = name
+            if built is not None:
+                nested[key] = (name, built)
+    guarded_keys = tuple(k for k, name in names.items() if name in guarded)
     construct = _constructor(model)
+    validate = model.model_validate_json
 
     def build(value: Any) -> BaseModel:
-        if not isinstance(value, dict) or any(value.get(g) for g in guarded_keys):
-            return model.model_validate_json(json.dumps(value))
+        if not isinstance(value, dict):
+            return validate(json.dumps(value))
+        for key in guarded_keys:
+            if value.get(key):
+                return validate(json.dumps(value))
         values = {}
         for key, item in value.items():
-            name, built = keys[key]
-            values[name] = built(item) if built is not None and item is not None else item
+            found = nested.get(key)
+            if found is None or item is None:
+                values[names[key]] = item
+            else:
+                values[found[0]] = found[1](item)
         return construct(values)
 
     return build
