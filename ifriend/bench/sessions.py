@@ -132,6 +132,7 @@ class Floor:
             password=parts.password or "",
             database=parts.path.lstrip("/"),
             autocommit=False,
+            connect_timeout=10,
         )
         async with self.conn.cursor() as cur:
             await cur.execute(
