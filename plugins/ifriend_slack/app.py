@@ -1,0 +1,182 @@
+"""Building the slack-bolt `AsyncApp` and its Web API client from `[channels.slack]`.
+
+Only imported once slack_bolt is known to be installed (see `require_slack`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from ifriend.errors import ConfigError
+
+from .settings import OAuthSettings, SlackSettings
+
+BOLT_LOGGER = "ifriend_slack.bolt"
+WEB_LOGGER = "ifriend_slack.web"
+
+Listener = Callable[..., Awaitable[None]]
+
+
+def bolt_logger(settings: SlackSettings) -> logging.Logger:
+    """The logger handed to bolt: bolt copies its level into every logger it makes, so
+    bolt neither inherits a verbose root level nor logs request bodies at INFO."""
+    logger = logging.getLogger(BOLT_LOGGER)
+    logger.setLevel(settings.bolt_log_level)
+    return logger
+
+
+def web_client(
+    settings: SlackSettings, *, token: str | None, session: Any = None
+) -> AsyncWebClient:
+    """A Web API client on `api_url` that retries connection errors and honours 429 Retry-After."""
+    logger = logging.getLogger(WEB_LOGGER)
+    return AsyncWebClient(
+        token=token,
+        base_url=settings.api_url,
+        timeout=int(settings.request_timeout_seconds),
+        session=session,
+        logger=logger,
+        retry_handlers=[
+            AsyncConnectionErrorRetryHandler(max_retry_count=1),
+            AsyncRateLimitErrorRetryHandler(max_retry_count=settings.rate_limit_retries),
+        ],
+    )
+
+
+def build_bolt_app(
+    settings: SlackSettings,
+    *,
+    client: AsyncWebClient,
+    on_event: Listener,
+    name: str = "ifriend",
+) -> AsyncApp:
+    """The bolt app: request verification in HTTP mode, one listener for mentions and
+    messages, and a catch-all that acks every other event (an unmatched event would get a
+    404, which Slack retries)."""
+    if settings.oauth is None and os.environ.get("SLACK_CLIENT_ID") and os.environ.get("SLACK_CLIENT_SECRET"):
+        raise ConfigError(
+            "SLACK_CLIENT_ID and SLACK_CLIENT_SECRET are set in the environment, which makes "
+            "slack-bolt switch to OAuth with a default installation store",
+            key="channels.slack.oauth",
+            expected="a [channels.slack.oauth] table, or those variables unset",
+        )
+    http = settings.mode == "http"
+    app = AsyncApp(
+        name=name,
+        logger=bolt_logger(settings),
+        client=client,
+        signing_secret=settings.signing_secret.get_secret_value() if settings.signing_secret else "",
+        request_verification_enabled=http,
+        url_verification_enabled=http,
+        ssl_check_enabled=http,
+        oauth_settings=oauth_settings(settings.oauth) if settings.oauth is not None else None,
+        process_before_response=False,
+    )
+    app.event("app_mention")(on_event)
+    app.event("message")(on_event)
+
+    async def ack_only() -> None:
+        return None
+
+    app.event(re.compile(r".*"))(ack_only)
+    return app
+
+
+def oauth_settings(oauth: OAuthSettings) -> Any:
+    """bolt's `AsyncOAuthSettings` with a file or SQL installation store from slack_sdk."""
+    from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
+
+    logger = logging.getLogger("ifriend_slack.oauth")
+    secret = oauth.client_secret.get_secret_value()
+    if oauth.installation_store == "file":
+        from slack_sdk.oauth.installation_store import FileInstallationStore
+        from slack_sdk.oauth.state_store import FileOAuthStateStore
+
+        installations: Any = FileInstallationStore(
+            base_dir=os.path.join(oauth.directory, "installations"), client_id=oauth.client_id, logger=logger
+        )
+        states: Any = FileOAuthStateStore(
+            expiration_seconds=oauth.state_expiration_seconds,
+            base_dir=os.path.join(oauth.directory, "states"),
+            client_id=oauth.client_id,
+            logger=logger,
+        )
+    else:
+        try:
+            from slack_sdk.oauth.installation_store.sqlalchemy import AsyncSQLAlchemyInstallationStore
+            from slack_sdk.oauth.state_store.sqlalchemy import AsyncSQLAlchemyOAuthStateStore
+            from sqlalchemy.ext.asyncio import create_async_engine
+        except ImportError as exc:
+            raise ConfigError(
+                "the SQL installation store needs SQLAlchemy with asyncio",
+                key="channels.slack.oauth.installation_store",
+                value="sql",
+                expected=f"pip install 'sqlalchemy[asyncio]' and a driver ({exc.name} is missing)",
+            ) from None
+        assert oauth.sql_url is not None
+        try:
+            engine = create_async_engine(oauth.sql_url.get_secret_value(), pool_pre_ping=True)
+        except Exception as exc:
+            raise ConfigError(
+                f"cannot use sql_url ({type(exc).__name__})",
+                key="channels.slack.oauth.sql_url",
+                expected="a SQLAlchemy async URL, e.g. mysql+asyncmy://user:pw@host/db",
+            ) from None
+        prefix = oauth.table_prefix
+        installations = AsyncSQLAlchemyInstallationStore(
+            client_id=oauth.client_id,
+            engine=engine,
+            bots_table_name=f"{prefix}bots",
+            installations_table_name=f"{prefix}installations",
+            logger=logger,
+        )
+        states = AsyncSQLAlchemyOAuthStateStore(
+            expiration_seconds=oauth.state_expiration_seconds,
+            engine=engine,
+            table_name=f"{prefix}oauth_states",
+            logger=logger,
+        )
+    return AsyncOAuthSettings(
+        client_id=oauth.client_id,
+        client_secret=secret,
+        scopes=oauth.scopes,
+        user_scopes=oauth.user_scopes,
+        redirect_uri=oauth.redirect_uri,
+        install_path=oauth.install_path,
+        redirect_uri_path=oauth.redirect_uri_path,
+        installation_store=installations,
+        state_store=states,
+        state_expiration_seconds=oauth.state_expiration_seconds,
+        logger=logger,
+    )
+
+
+async def prepare_oauth(app: AsyncApp) -> None:
+    """Create the SQL installation store's tables (no-op for the file store)."""
+    flow = app.oauth_flow
+    if flow is None:
+        return
+    for store in (flow.settings.installation_store, flow.settings.state_store):
+        create = getattr(store, "create_tables", None)
+        if create is not None:
+            await create()
+
+
+async def close_oauth(app: AsyncApp) -> None:
+    flow = app.oauth_flow
+    if flow is None:
+        return
+    engine = getattr(flow.settings.installation_store, "engine", None)
+    if engine is not None:
+        await engine.dispose()

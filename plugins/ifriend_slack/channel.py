@@ -1,0 +1,368 @@
+"""The Slack channel: receive events, ack at once, answer in the background.
+
+Each post bolt hands over becomes a task (kept in a set, so `close()` can wait for the
+turns in flight). Posts of one conversation (a user in a thread, or in a DM) are handled one
+at a time in arrival order: a task's first step is taking its conversation's FIFO lock, and
+tasks start in the order they were created.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import traceback
+from collections.abc import AsyncIterator, Hashable
+from contextlib import aclosing, asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from cachetools import TTLCache
+from google.adk.sessions.base_session_service import GetSessionConfig
+from opentelemetry import trace
+
+from ifriend.errors import PluginError
+
+from .dedupe import SlackState, build_state
+from .events import Post, parse_post
+from .replies import ReplyStream
+from .settings import SlackSettings, redact
+
+log = logging.getLogger("ifriend_slack")
+tracer = trace.get_tracer("ifriend.slack")
+
+NEW_SESSION_REPLY = "Started a new conversation. What would you like to talk about?"
+
+
+class SlackChannel:
+    """`[channels.slack]`: serves Slack over Socket Mode or HTTP until cancelled."""
+
+    def __init__(self, context: Any, settings: SlackSettings) -> None:
+        self.context = context
+        self.settings = settings
+        self.secrets = settings.secrets()
+        self.state: SlackState = build_state(
+            settings.dedupe, backends=context.settings.backends, ttl_seconds=settings.dedupe_ttl_seconds
+        )
+        self.bolt: Any = None
+        self.client: Any = None
+        self.transport: Any = None
+        self._http_session: Any = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._lanes = KeyedLocks()
+        # (user, session id) of threads this process answered in.
+        self._joined: TTLCache[tuple[str, str], bool] = TTLCache(maxsize=100_000, ttl=7 * 86400)
+        self._started = False
+        self._closing = False
+        self.ready = asyncio.Event()
+
+    # --- life cycle ----------------------------------------------------------------------
+
+    def build(self) -> Any:
+        """Build the bolt app and its Web API client (no I/O; `start()` calls it)."""
+        from .app import build_bolt_app, web_client
+
+        if self.bolt is None:
+            s = self.settings
+            token = s.bot_token.get_secret_value() if s.bot_token is not None and s.oauth is None else None
+            self.client = web_client(s, token=token)
+            self.bolt = build_bolt_app(
+                s, client=self.client, on_event=self._on_event, name=self.context.settings.app.name
+            )
+        return self.bolt
+
+    async def start(self) -> None:
+        """Connect (Socket Mode) or listen (HTTP); return once events can arrive."""
+        if self._started:
+            return
+        self._started = True
+        from .app import bolt_logger, prepare_oauth, web_client
+        from .server import HttpServer, SocketModeConnection
+
+        import aiohttp
+
+        bolt = self.build()
+        # One connection pool for every Web API call (bolt's per-request clients share it).
+        self._http_session = aiohttp.ClientSession()
+        self.client.session = self._http_session
+        s = self.settings
+        if s.mode == "http":
+            await prepare_oauth(bolt)
+            self.transport = HttpServer(
+                bolt, host=s.host, port=s.port, path=s.path, max_age=s.max_request_age_seconds
+            )
+        else:
+            assert s.app_token is not None
+            self.transport = SocketModeConnection(
+                bolt,
+                app_token=s.app_token.get_secret_value(),
+                web_client=web_client(s, token=None),
+                ping_interval=s.socket_ping_interval_seconds,
+                logger=bolt_logger(s),
+            )
+        try:
+            await self.transport.start()
+        except Exception as exc:
+            raise PluginError(f"the Slack channel could not start: {self._describe(exc)}") from None
+        self.ready.set()
+
+    async def serve(self) -> None:
+        """Serve until cancelled (the caller then calls `close()`)."""
+        await self.start()
+        await asyncio.Event().wait()
+
+    async def close(self) -> None:
+        """Stop taking events, let turns in flight finish (up to the grace period), release."""
+        if self._closing:
+            return
+        self._closing = True
+        transport, self.transport = self.transport, None
+        if transport is not None:
+            await transport.close()
+        await self.drain(self.settings.shutdown_grace_seconds)
+        if self.bolt is not None:
+            from .app import close_oauth
+
+            await close_oauth(self.bolt)
+        await self.state.close()
+        session, self._http_session = self._http_session, None
+        if session is not None:
+            await session.close()
+
+    async def drain(self, timeout: float | None = None) -> None:
+        """Wait for the tasks in flight; cancel those still running after `timeout`."""
+        while self._tasks:
+            pending = set(self._tasks)
+            done, still = await asyncio.wait(pending, timeout=timeout)
+            if still:
+                log.warning("cancelling %d Slack turn(s) still running at shutdown", len(still))
+                for task in still:
+                    task.cancel()
+                await asyncio.gather(*still, return_exceptions=True)
+
+    @property
+    def url(self) -> str:
+        """The HTTP endpoint (HTTP mode, once started)."""
+        return self.transport.url
+
+    # --- events -------------------------------------------------------------------------
+
+    async def _on_event(self, body: dict[str, Any], context: Any, request: Any) -> None:
+        """bolt's listener for `app_mention` and `message` (already acked)."""
+        retry = (request.headers.get("x-slack-retry-num") or [None])[0]
+        post = parse_post(
+            body,
+            bot_user_id=context.bot_user_id,
+            team_id=context.team_id,
+            retry_num=int(retry) if retry and retry.isdigit() else None,
+        )
+        if post is None or self._closing:
+            return
+        self.submit(post, context.client)
+
+    def submit(self, post: Post, client: Any) -> asyncio.Task[None]:
+        """Handle `post` in the background (a tracked task)."""
+        task = asyncio.get_running_loop().create_task(self._handle(post, client))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _handle(self, post: Post, client: Any) -> None:
+        async with self._lanes.hold(post.conversation_key):
+            try:
+                if not await self._addressed(post):
+                    return
+                if not await self.state.claim(post.post_key):
+                    log.debug("dropping a post already taken (retry %s)", post.retry_num)
+                    return
+                await self._answer(post, client)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.error("Slack post not handled: %s", self._describe(exc))
+
+    async def _addressed(self, post: Post) -> bool:
+        """A mention, a DM, or a reply in a thread the bot takes part in (for this user)."""
+        if post.mentioned or post.direct:
+            return True
+        if not post.in_thread:
+            return False
+        key = (post.user, post.thread_session_id)
+        if key in self._joined:
+            return True
+        conversations = self.context.app.conversations
+        session = await conversations.session_service.get_session(
+            app_name=conversations.app_name,
+            user_id=post.user,
+            session_id=post.thread_session_id,
+            config=GetSessionConfig(num_recent_events=1),
+        )
+        if session is None:
+            return False
+        self._joined[key] = True
+        return True
+
+    async def _session_id(self, post: Post) -> str:
+        """The session a post belongs to (a DM outside a thread: the DM's current one)."""
+        if not post.direct or post.in_thread:
+            return post.thread_session_id
+        pointer = f"dm:{post.team}:{post.channel}:{post.user}"
+        if post.asks_for_new_session:
+            session_id = f"{post.dm_prefix}-{post.ts}"
+            await self.state.set(pointer, session_id)
+            return session_id
+        current = await self.state.get(pointer)
+        if current is None:
+            # The pointer is a cache: the session store says which DM session is the latest.
+            ids = await self.context.app.conversations.list_sessions(user_id=post.user)
+            mine = [i for i in ids if i == post.dm_prefix or i.startswith(post.dm_prefix + "-")]
+            current = mine[-1] if mine else post.dm_prefix
+            await self.state.set(pointer, current)
+        return current
+
+    async def _answer(self, post: Post, client: Any) -> None:
+        s = self.settings
+        session_id = await self._session_id(post)
+        stream = ReplyStream(
+            client,
+            channel=post.channel,
+            thread_ts=post.reply_thread_ts,
+            limit=s.max_message_chars,
+            interval=s.update_interval_seconds,
+        )
+        if post.asks_for_new_session:
+            await stream.finish(NEW_SESSION_REPLY)
+            return
+        working = Working(client, post, s)
+        working.begin()
+        with tracer.start_as_current_span(
+            "slack.turn",
+            attributes={"slack.team": post.team, "slack.channel": post.channel, "slack.thread": post.thread_ts or ""},
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as span:
+            try:
+                turn = self.context.app.conversations.turn(
+                    user_id=post.user, session_id=session_id, text=post.text
+                )
+                async with aclosing(turn):
+                    async for reply in turn:
+                        if reply.final:
+                            await stream.finish(reply.text)
+                        else:
+                            await stream.show(reply.text)
+                if post.in_thread or not post.direct:
+                    self._joined[(post.user, post.thread_session_id)] = True
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                trace_id = _trace_id(span)
+                span.set_attribute("error.type", type(exc).__qualname__)
+                span.set_status(trace.Status(trace.StatusCode.ERROR))
+                log.error(
+                    "Slack turn failed (trace_id=%s, session=%s): %s\n%s",
+                    trace_id,
+                    session_id,
+                    self._describe(exc),
+                    redact(traceback.format_exc(), self.secrets),
+                )
+                await self._apologize(client, post, trace_id)
+            finally:
+                await working.end()
+
+    async def _apologize(self, client: Any, post: Post, trace_id: str) -> None:
+        text = self.settings.apology.replace("{trace_id}", trace_id)
+        try:
+            await client.chat_postMessage(channel=post.channel, thread_ts=post.reply_thread_ts, text=text)
+        except Exception as exc:
+            log.error("could not post the apology (trace_id=%s): %s", trace_id, self._describe(exc))
+
+    def _describe(self, exc: BaseException) -> str:
+        text = str(exc)
+        return redact(f"{type(exc).__name__}: {text}" if text else type(exc).__name__, self.secrets)
+
+
+def _trace_id(span: Any) -> str:
+    context = span.get_span_context()
+    if context.is_valid:
+        return format(context.trace_id, "032x")
+    return secrets.token_hex(16)  # no tracing configured: still a token to find the log line by
+
+
+@dataclass
+class Working:
+    """What shows the bot is on it: a reaction on the post, or the assistant thread status."""
+
+    client: Any
+    post: Post
+    settings: SlackSettings
+    _reacting: asyncio.Task[bool] | None = field(default=None, init=False)
+    _status_task: asyncio.Task[None] | None = field(default=None, init=False)
+
+    def begin(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self.settings.working_reaction:
+            self._reacting = loop.create_task(self._react())
+        if self.settings.assistant_status and self.post.reply_thread_ts is not None:
+            self._status_task = loop.create_task(self._status())
+
+    async def _react(self) -> bool:
+        try:
+            await self.client.reactions_add(
+                channel=self.post.channel, timestamp=self.post.ts, name=self.settings.working_reaction
+            )
+            return True
+        except Exception as exc:
+            log.debug("could not add the working reaction: %s", type(exc).__name__)
+            return False
+
+    async def _status(self) -> None:
+        try:
+            await self.client.assistant_threads_setStatus(
+                channel_id=self.post.channel,
+                thread_ts=self.post.reply_thread_ts,
+                status=self.settings.status_text,
+            )
+        except Exception as exc:
+            log.debug("could not set the assistant status: %s", type(exc).__name__)
+
+    async def end(self) -> None:
+        if self._status_task is not None:
+            await self._status_task
+        if self._reacting is not None and await self._reacting:
+            try:
+                await self.client.reactions_remove(
+                    channel=self.post.channel, timestamp=self.post.ts, name=self.settings.working_reaction
+                )
+            except Exception as exc:
+                log.debug("could not remove the working reaction: %s", type(exc).__name__)
+
+
+@dataclass(slots=True)
+class _Slot:
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: int = 0
+
+
+class KeyedLocks:
+    """One FIFO lock per key, dropped when nobody holds or awaits it."""
+
+    def __init__(self) -> None:
+        self._slots: dict[Hashable, _Slot] = {}
+
+    def __len__(self) -> int:
+        return len(self._slots)
+
+    @asynccontextmanager
+    async def hold(self, key: Hashable) -> AsyncIterator[None]:
+        slot = self._slots.get(key)
+        if slot is None:
+            slot = self._slots[key] = _Slot()
+        slot.users += 1
+        try:
+            async with slot.lock:
+                yield
+        finally:
+            slot.users -= 1
+            if slot.users == 0:
+                del self._slots[key]

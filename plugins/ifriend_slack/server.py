@@ -1,0 +1,134 @@
+"""How events reach the bolt app: an aiohttp server (HTTP mode) or a Socket Mode connection.
+
+HTTP mode checks `X-Slack-Request-Timestamp` before bolt (bolt answers 500 to a non-numeric
+one), and turns bolt's 404 for a request no listener handles into a 200 (Slack retries a 404).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.socket_mode.async_internals import run_async_bolt_app, send_async_response
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.response import BoltResponse
+
+log = logging.getLogger("ifriend_slack")
+
+UNAUTHORIZED = {"error": "invalid request"}
+
+
+def fresh_timestamp(value: str | None, *, max_age: float, now: float | None = None) -> bool:
+    """Whether a request's timestamp header is an integer within `max_age` seconds of now."""
+    if value is None or not value.isascii() or not value.isdigit() or len(value) > 12:
+        return False
+    now = time.time() if now is None else now
+    return abs(now - int(value)) <= max_age
+
+
+def acked_if_unhandled(response: BoltResponse) -> BoltResponse:
+    return BoltResponse(status=200, body="") if response.status == 404 else response
+
+
+class HttpServer:
+    """The Events API endpoint (and the OAuth pages when configured) on host:port."""
+
+    def __init__(self, bolt: AsyncApp, *, host: str, port: int, path: str, max_age: float) -> None:
+        self.bolt = bolt
+        self.host = host
+        self.port = port
+        self.path = path
+        self.max_age = max_age
+        self._runner: web.AppRunner | None = None
+
+    def web_app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post(self.path, self.handle_event)
+        flow = self.bolt.oauth_flow
+        if flow is not None:
+            app.router.add_get(flow.install_path, self.handle_install)
+            app.router.add_get(flow.redirect_uri_path, self.handle_redirect)
+        app.router.add_get("/healthz", self.handle_health)
+        return app
+
+    async def start(self) -> None:
+        self._runner = web.AppRunner(self.web_app(), access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        server = getattr(site, "_server", None)
+        sockets = getattr(server, "sockets", None) or []
+        if sockets:
+            self.port = sockets[0].getsockname()[1]
+        log.info("Slack events endpoint listening on http://%s:%d%s", self.host, self.port, self.path)
+
+    @property
+    def url(self) -> str:
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
+        return f"http://{host}:{self.port}{self.path}"
+
+    async def close(self) -> None:
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+
+    async def handle_event(self, request: web.Request) -> web.Response:
+        if not fresh_timestamp(request.headers.get("X-Slack-Request-Timestamp"), max_age=self.max_age):
+            return web.json_response(UNAUTHORIZED, status=401)
+        bolt_request = await to_bolt_request(request)
+        response = await self.bolt.async_dispatch(bolt_request)
+        return await to_aiohttp_response(acked_if_unhandled(response))
+
+    async def handle_install(self, request: web.Request) -> web.Response:
+        flow = self.bolt.oauth_flow
+        assert flow is not None
+        return await to_aiohttp_response(await flow.handle_installation(await to_bolt_request(request)))
+
+    async def handle_redirect(self, request: web.Request) -> web.Response:
+        flow = self.bolt.oauth_flow
+        assert flow is not None
+        return await to_aiohttp_response(await flow.handle_callback(await to_bolt_request(request)))
+
+    async def handle_health(self, request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+
+class SocketModeConnection:
+    """A Socket Mode session: `apps.connections.open` on the Web API, then a websocket whose
+    envelopes are dispatched to bolt and acknowledged with their `envelope_id`."""
+
+    def __init__(
+        self, bolt: AsyncApp, *, app_token: str, web_client: Any, ping_interval: float, logger: logging.Logger
+    ) -> None:
+        self.bolt = bolt
+        self.app_token = app_token
+        self.web_client = web_client
+        self.ping_interval = ping_interval
+        self.logger = logger
+        self.client: Any = None
+
+    async def start(self) -> None:
+        from slack_sdk.socket_mode.aiohttp import SocketModeClient
+
+        self.client = SocketModeClient(
+            app_token=self.app_token,
+            logger=self.logger,
+            web_client=self.web_client,
+            ping_interval=self.ping_interval,
+        )
+        self.client.socket_mode_request_listeners.append(self.handle)
+        await self.client.connect()
+        log.info("Slack Socket Mode connected")
+
+    async def handle(self, client: Any, request: Any) -> None:
+        started = time.time()
+        response = await run_async_bolt_app(self.bolt, request)
+        await send_async_response(client, request, acked_if_unhandled(response), started)
+
+    async def close(self) -> None:
+        client, self.client = self.client, None
+        if client is not None:
+            await client.close()
