@@ -1,8 +1,8 @@
 """ifriend: run a Google ADK agent as a chat bot, on a tiered session store."""
 
-from .app import App, BackendContext
+from .app import App, BackendContext, Channel, ChannelContext
 from .config import Settings, load_settings
 from .hookspecs import hookimpl
 
-__all__ = ["App", "BackendContext", "Settings", "hookimpl", "load_settings"]
+__all__ = ["App", "BackendContext", "Channel", "ChannelContext", "Settings", "hookimpl", "load_settings"]
 __version__ = "0.1.0"

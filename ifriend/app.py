@@ -1,4 +1,4 @@
-"""The App: settings -> plugins -> services (and, later, runner and channels)."""
+"""The App: settings -> plugins -> services -> agent -> ADK Runner (`Conversations`) -> channels."""
 
 from __future__ import annotations
 
@@ -7,18 +7,23 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
+from google.adk.agents.base_agent import BaseAgent
 from google.adk.memory.base_memory_service import BaseMemoryService
 from google.adk.sessions.base_session_service import BaseSessionService
 from pydantic import BaseModel
 
+from .agent import build_agent
 from .config import Settings, load_settings, parse_section
 from .errors import ConfigError, PluginError
 from .plugins import Registry, build_plugin_manager, collect
 from .sessions.service import SessionService
 from .sessions.store import SessionStore
 from .sessions.validation import SessionLimits
+
+if TYPE_CHECKING:
+    from .conversations import Conversations
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -41,6 +46,31 @@ class BackendContext:
         return self._store_of(name)
 
 
+@dataclass
+class ChannelContext:
+    """What a channel factory is given: its options, and the App whose conversations it serves.
+
+    `options` is the `[channels.NAME]` table without `enabled` (the host reads that
+    key). The channel uses `app.conversations` once serving (the App is entered then).
+    """
+
+    name: str
+    settings: Settings
+    options: Mapping[str, Any]
+    app: App
+
+    def parse(self, model: type[M]) -> M:
+        """`options` validated against `model`; a `ConfigError` names `channels.NAME.key`."""
+        return parse_section(model, self.options, key=f"channels.{self.name}", settings=self.settings)
+
+
+@runtime_checkable
+class Channel(Protocol):
+    """What a channel factory builds: `serve()` runs until cancelled; `close()` is optional."""
+
+    async def serve(self) -> None: ...
+
+
 class App:
     """One ifriend deployment: `async with App.from_toml(path) as app: app.session_service`."""
 
@@ -55,6 +85,8 @@ class App:
         self.channels = collect(pm, "register_channels", "channel")
         self.session_service: BaseSessionService = self._build_session_service()
         self.memory_service: BaseMemoryService = self._build_memory_service()
+        self.agent: BaseAgent = build_agent(self.settings)
+        self._conversations: Conversations | None = None
         self._stack: AsyncExitStack | None = None
 
     @classmethod
@@ -109,15 +141,64 @@ class App:
             )
         return made
 
+    @property
+    def conversations(self) -> Conversations:
+        """The turns of the agent over this App's services; ready inside `async with app`."""
+        if self._conversations is None:
+            raise RuntimeError("app.conversations is ready only inside `async with app:`")
+        return self._conversations
+
+    def enabled_channels(self) -> list[str]:
+        """Names of the `[channels.NAME]` tables whose `enabled` is not false, sorted."""
+        enabled = []
+        for name, table in sorted(self.settings.channels.items()):
+            flag = table.get("enabled", True)
+            if not isinstance(flag, bool):
+                raise ConfigError(
+                    "invalid setting",
+                    source=_origin(self.settings, "channels", name, "enabled"),
+                    key=f"channels.{name}.enabled",
+                    value=flag,
+                    expected="true or false",
+                )
+            if flag:
+                enabled.append(name)
+        return enabled
+
+    def build_channel(self, name: str) -> Channel:
+        """Build channel `name` from its `[channels.NAME]` options (no I/O until `serve()`)."""
+        options = {k: v for k, v in self.settings.channels.get(name, {}).items() if k != "enabled"}
+        context = ChannelContext(name=name, settings=self.settings, options=options, app=self)
+        made = _call_factory(self.channels, name, context)
+        if not isinstance(made, Channel):
+            raise PluginError(
+                f"channel {name!r} built a {type(made).__name__}, which has no serve() method"
+            )
+        return made
+
     async def __aenter__(self) -> App:
+        from .conversations import Conversations
+
         async with AsyncExitStack() as stack:
             for service in (self.session_service, self.memory_service):
                 if hasattr(service, "connect"):
                     await service.connect()
                 if hasattr(service, "close"):
                     stack.push_async_callback(service.close)
+            conversations = Conversations(
+                app_name=self.settings.app.name,
+                agent=self.agent,
+                session_service=self.session_service,
+                memory_service=self.memory_service,
+            )
+            stack.push_async_callback(self._forget_conversations)
+            stack.push_async_callback(conversations.close)
+            self._conversations = conversations
             self._stack = stack.pop_all()
         return self
+
+    async def _forget_conversations(self) -> None:
+        self._conversations = None
 
     async def __aexit__(
         self,
@@ -130,7 +211,12 @@ class App:
             await stack.aclose()
 
 
-def _call_factory(registry: Registry, name: str, context: BackendContext) -> Any:
+def _origin(settings: Settings, *path: str) -> str:
+    where = settings.origin(*path)
+    return settings.source if where == "default" else where
+
+
+def _call_factory(registry: Registry, name: str, context: BackendContext | ChannelContext) -> Any:
     registration = registry.get(name)
     try:
         return registration.factory(context)

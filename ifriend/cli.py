@@ -36,8 +36,9 @@ import pluggy
 
 from .app import App
 from .config import Settings, load_settings, mask_value
-from .errors import ConfigError, IfriendError, PluginError, UnknownNameError
+from .errors import ConfigError, IfriendError, PluginError
 from .plugins import ENTRY_POINT_GROUP, build_plugin_manager, collect, plugin_origin
+from .serving import build_channels, serve_channels
 
 BUILTIN_DISTRIBUTION = "ifriend"
 PROBE_APP = "ifriend-doctor"
@@ -595,38 +596,17 @@ async def run(
 ) -> int:
     """Describe, connect and check `app`, then serve its channels; the exit code."""
     echo(describe_app(app))
+    channels = build_channels(app)
     checks: list[Check] = []
     async with connected(app, checks, timeout=timeout, redact=redact) as ok:
         if ok:
             checks.extend(await probe(app, timeout=timeout, redact=redact))
         echo(format_checks(checks))
         if all(c.ok for c in checks):
-            await serve_channels(app, echo=echo)
+            await serve_channels(channels, echo=echo)
     if checks[-1].name == "close" and not checks[-1].ok:
         echo(format_checks(checks[-1:]))
     return 0 if all(c.ok for c in checks) else 1
-
-
-def enabled_channels(app: App) -> list[str]:
-    """Names of the channels with a `[channels.NAME]` table."""
-    return sorted(app.settings.channels)
-
-
-async def serve_channels(app: App, *, echo: Callable[[str], None]) -> None:
-    """Serve every enabled channel until cancelled; return at once when none is enabled."""
-    enabled = enabled_channels(app)
-    if not enabled:
-        echo("No channel is enabled (add a [channels.NAME] table to the settings): nothing to serve.")
-        return
-    for name in enabled:
-        if name not in app.channels:
-            raise UnknownNameError(
-                f"[channels.{name}] is configured, but no plugin registers a channel named "
-                f"{name!r}. Registered: {app.channels.describe() or 'none'}"
-            )
-    raise IfriendError(
-        f"channels enabled: {', '.join(enabled)}; serving channels is not implemented yet"
-    )
 
 
 def describe_app(app: App) -> str:
@@ -640,9 +620,19 @@ def describe_app(app: App) -> str:
             f"session backend: {session.name} (from plugin {session.plugin})",
             f"memory backend: {memory.name} (from plugin {memory.plugin})",
             f"channels registered: {app.channels.describe() or 'none'}",
-            f"channels enabled: {', '.join(enabled_channels(app)) or 'none'}",
+            f"channels enabled: {', '.join(app.enabled_channels()) or 'none'}",
+            f"agent: {describe_agent(app)}",
         ]
     )
+
+
+def describe_agent(app: App) -> str:
+    """`name (model)` of the root agent, and where it comes from."""
+    agent = app.agent
+    model = getattr(agent, "model", None)
+    model_name = model if isinstance(model, str) else getattr(model, "model", None)
+    origin = app.settings.app.agent or "ifriend's assistant"
+    return f"{agent.name} ({origin}{f', model {model_name}' if model_name else ''})"
 
 
 def format_checks(checks: Sequence[Check]) -> str:

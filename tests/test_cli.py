@@ -385,10 +385,10 @@ def test_run_refuses_to_start_when_a_check_fails(monkeypatch: pytest.MonkeyPatch
 
 
 def test_run_names_an_enabled_channel_no_plugin_registers(tmp_path: Path) -> None:
-    config = write_config(tmp_path, "[channels.slack]\n")
+    config = write_config(tmp_path, "[channels.nosuch]\n")
     result = invoke(["--config", str(config), "run"])
     assert result.exit_code == 1
-    assert "[channels.slack] is configured, but no plugin registers" in result.stderr
+    assert "[channels.nosuch] is configured, but no plugin registers" in result.stderr
 
 
 # --- the installed script ------------------------------------------------------------------------
