@@ -1,0 +1,97 @@
+"""Slack fixtures: a fake Slack Web API, and bots running the real slack-bolt app over HTTP."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from ifriend import App, Settings
+from ifriend_slack.channel import SlackChannel
+from ifriend_slack.testing import EventPoster, FakeSlack
+
+SECRET = "test-signing-secret-0123456789abcdef"
+BOT_TOKEN = "xoxb-test-bot-token-000000000000"
+APP_TOKEN = "xapp-test-app-token-000000000000"
+
+
+@dataclass
+class Bot:
+    """One running replica: its App, its Slack channel and a client posting signed events."""
+
+    app: App
+    channel: SlackChannel
+    events: EventPoster
+
+    async def history(self, user: str, session_id: str) -> list[tuple[str, str]]:
+        """(author, text) of every event of a session."""
+        c = self.app.conversations
+        session = await c.session_service.get_session(app_name=c.app_name, user_id=user, session_id=session_id)
+        assert session is not None, f"no session {session_id}"
+        return [
+            (e.author, "".join(p.text or "" for p in (e.content.parts or [])) if e.content else "")
+            for e in session.events
+        ]
+
+
+MakeBot = Callable[..., Awaitable[Bot]]
+
+
+def earlier_count(answer: str) -> int:
+    """How many earlier messages of the conversation the echo model says it saw."""
+    if "Earlier you said" not in answer:
+        return 0
+    counted = re.search(r"\((\d+) earlier messages?", answer)
+    return int(counted.group(1)) if counted else 1
+
+
+def slack_options(fake: FakeSlack, **overrides: Any) -> dict[str, Any]:
+    return {
+        "mode": "http",
+        "bot_token": BOT_TOKEN,
+        "signing_secret": SECRET,
+        "host": "127.0.0.1",
+        "port": 0,
+        "api_url": fake.api_url,
+        "update_interval_seconds": 0.5,
+        "shutdown_grace_seconds": 5,
+        **overrides,
+    }
+
+
+@pytest.fixture
+async def fake_slack() -> AsyncIterator[FakeSlack]:
+    async with FakeSlack() as fake:
+        yield fake
+
+
+async def start_bot(stack: AsyncExitStack, settings: dict[str, Any]) -> Bot:
+    app = await stack.enter_async_context(App(Settings.model_validate(settings)))
+    channel = app.build_channel("slack")
+    assert isinstance(channel, SlackChannel)
+    stack.push_async_callback(channel.close)
+    await channel.start()
+    events = await stack.enter_async_context(EventPoster(channel.url, SECRET))
+    return Bot(app, channel, events)
+
+
+@pytest.fixture
+async def make_bot(fake_slack: FakeSlack) -> AsyncIterator[MakeBot]:
+    """`await make_bot(slack={...}, settings={...})`: a started bot on the memory backend."""
+    async with AsyncExitStack() as stack:
+
+        async def make(*, slack: dict[str, Any] | None = None, settings: dict[str, Any] | None = None) -> Bot:
+            merged = {**(settings or {})}
+            merged["channels"] = {"slack": slack_options(fake_slack, **(slack or {}))}
+            return await start_bot(stack, merged)
+
+        yield make
+
+
+@pytest.fixture
+async def bot(make_bot: MakeBot) -> Bot:
+    return await make_bot()

@@ -1,0 +1,85 @@
+"""Two replicas (two Apps, each with its own bolt app) on one Redis and one MariaDB, tiered."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+
+import pytest
+
+from ifriend.bench.cleanup import delete_redis_keys, drop_tables
+from ifriend_slack.testing import FakeSlack, event_body, mention, message
+
+from ..conftest import server_url
+from .conftest import Bot, earlier_count, slack_options, start_bot
+
+
+@pytest.fixture
+async def replicas(fake_slack: FakeSlack) -> AsyncIterator[tuple[Bot, Bot]]:
+    redis_url = server_url("IFRIEND_TEST_REDIS_URL")
+    mysql_url = server_url("IFRIEND_TEST_MYSQL_URL")
+    run = uuid.uuid4().hex[:10]
+    redis_prefix, mysql_prefix = f"ifriend-test-{run}", f"ift_{run}_"
+    settings = {
+        "session": {"backend": "tiered"},
+        "backends": {
+            "redis": {"url": redis_url, "key_prefix": redis_prefix},
+            "mysql": {"url": mysql_url, "table_prefix": mysql_prefix},
+        },
+        "channels": {"slack": slack_options(fake_slack)},
+    }
+    try:
+        async with AsyncExitStack() as stack:
+            one = await start_bot(stack, settings)
+            two = await start_bot(stack, settings)
+            assert one.channel.state.kind == two.channel.state.kind == "redis"
+            yield one, two
+    finally:
+        await drop_tables(mysql_url, mysql_prefix)
+        await delete_redis_keys(redis_url, redis_prefix)
+
+
+async def test_replicas_answering_alternate_events_of_a_thread_keep_one_history(
+    replicas: tuple[Bot, Bot], fake_slack: FakeSlack
+) -> None:
+    one, two = replicas
+    root = mention("turn 0")
+    assert await one.events.send(root) == 200
+    await one.channel.drain(10)
+    for k in range(1, 8):
+        bot = (one, two)[k % 2]
+        # Plain thread replies: the replica that never answered here finds the thread's session.
+        assert await bot.events.send(message(f"turn {k}", thread_ts=root["ts"])) == 200
+        await bot.channel.drain(10)
+    answers = [m["text"] for m in fake_slack.posts("C0001", root["ts"])]
+    assert len(answers) == 8
+    for k, answer in enumerate(answers):
+        assert f'You said: "turn {k}"' in answer
+        if k:
+            assert f'Earlier you said: "turn {k - 1}"' in answer
+        assert earlier_count(answer) == k
+    session_id = f"slack:T0001:C0001:{root['ts']}"
+    seen_by_one = await one.history("U0001", session_id)
+    seen_by_two = await two.history("U0001", session_id)
+    assert seen_by_one == seen_by_two
+    assert [author == "user" for author, _ in seen_by_one] == [True, False] * 8
+    assert [text for author, text in seen_by_one if author == "user"] == [f"turn {k}" for k in range(8)]
+
+
+async def test_an_event_delivered_to_both_replicas_is_answered_once(
+    replicas: tuple[Bot, Bot], fake_slack: FakeSlack
+) -> None:
+    one, two = replicas
+    post = mention("are you two listening?")
+    body = event_body(post)
+    statuses = await asyncio.gather(one.events.send(body), two.events.send(body, retry_num=1))
+    assert statuses == [200, 200]
+    await asyncio.gather(one.channel.drain(10), two.channel.drain(10))
+    assert len(fake_slack.posts("C0001", post["ts"])) == 1
+    # app_mention on one replica, the message event for the same post on the other.
+    post = mention("and now?")
+    await asyncio.gather(one.events.send(post), two.events.send({**post, "type": "message"}))
+    await asyncio.gather(one.channel.drain(10), two.channel.drain(10))
+    assert len(fake_slack.posts("C0001", post["ts"])) == 1
