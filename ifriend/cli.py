@@ -19,6 +19,7 @@ other `IfriendError` with 1. Secrets never reach the output.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 import json
 import re
@@ -214,6 +215,49 @@ def create_cli() -> click.Group:
         for note in report.notes:
             click.echo(f"note: {note}")
         path = Path(json_path or f"perf/results/sessions-{time.strftime('%Y%m%d-%H%M%S')}.json")
+        report.write(path)
+        click.echo(f"wrote {path}")
+
+    @bench_group.command("turn")
+    @click.option("--redis-url", envvar="IFRIEND_TEST_REDIS_URL", required=True,
+                  help="Redis to use [env IFRIEND_TEST_REDIS_URL].")
+    @click.option("--mysql-url", envvar="IFRIEND_TEST_MYSQL_URL", required=True,
+                  help="MariaDB/MySQL to use [env IFRIEND_TEST_MYSQL_URL].")
+    @click.option("--turns", type=click.IntRange(min=2), default=100, show_default=True,
+                  help="Turns per thread.")
+    @click.option("--threads", type=click.IntRange(min=1), default=3, show_default=True,
+                  help="Threads per backend.")
+    @click.option("--backend", "backends", multiple=True,
+                  type=click.Choice(["memory", "redis", "mysql", "tiered"]),
+                  help="Backends to measure (repeatable; default all).")
+    @click.option("--quick", is_flag=True, help="A tiny run that exercises every figure.")
+    @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
+                  help="Where to write the JSON report (default perf/results/turn-TIME.json).")
+    def bench_turn_command(
+        redis_url: str, mysql_url: str, turns: int, threads: int, backends: tuple[str, ...],
+        quick: bool, json_path: str | None,
+    ) -> None:
+        """A Slack turn end to end (signed event in -> reply at a fake Slack), per backend."""
+        from pathlib import Path
+
+        from .bench import turn as bench_turn
+
+        if quick:
+            config = bench_turn.BenchConfig.quick(redis_url, mysql_url)
+        else:
+            last = min(10, max(1, turns // 10))
+            config = bench_turn.BenchConfig(redis_url, mysql_url, turns=turns, threads=threads, last=last)
+        if backends:
+            config = dataclasses.replace(config, backends=backends)
+        report = asyncio.run(
+            bench_turn.run(config, progress=lambda step: click.echo(f"measuring {step}...", err=True))
+        )
+        click.echo(report.table(()))
+        click.echo()
+        click.echo(report.check_lines())
+        for note in report.notes:
+            click.echo(f"note: {note}")
+        path = Path(json_path or f"perf/results/turn-{time.strftime('%Y%m%d-%H%M%S')}.json")
         report.write(path)
         click.echo(f"wrote {path}")
 

@@ -1,0 +1,273 @@
+"""`ifriend bench turn`: one Slack turn end to end, per session backend.
+
+For each backend (memory, redis, mysql, tiered on the local servers) a full App runs the
+real slack-bolt app in HTTP mode on 127.0.0.1 with its Web API pointed at a local fake Slack
+(`ifriend_slack.testing.FakeSlack`). A turn is timed from just before a signed Events API
+request is sent to the moment the fake Slack receives the call that shows the complete
+answer (`chat.postMessage`, or the `chat.update` that finishes a streamed one); the first
+`chat.postMessage` is timed too. Threads grow to `turns` turns (a mention, then plain thread
+replies), backends interleaved turn by turn.
+
+The model is ifriend's local `ifriend-echo`; the time spent inside its `generate_content_async`
+is measured on every call, and the framework's own overhead is total minus model time (it
+includes the HTTP hops, bolt, dedupe, the session reads and durable appends, ADK's Runner
+and the Slack Web API calls, all on one event loop with the fake Slack and the client).
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+import uuid
+from collections.abc import AsyncGenerator, Callable, Iterator
+from contextlib import AsyncExitStack, contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..app import App
+from ..config import Settings
+from ..errors import PluginError
+from .cleanup import delete_redis_keys, drop_tables
+from .timing import Report
+
+BACKENDS = ("memory", "redis", "mysql", "tiered")
+TARGET_BACKEND = "tiered"
+TARGET_OVERHEAD_P50_MS = 10.0
+SECRET = "bench-signing-secret"
+TEXT_METHODS = ("chat.postMessage", "chat.update")
+FIGURES = (
+    "total [all]",
+    "overhead [all]",
+    "first post [all]",
+    "total [last]",
+    "overhead [last]",
+    "model [last]",
+    "session calls [last]",
+    "adk runner rest [last]",
+    "slack in+out [last]",
+)
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    redis_url: str
+    mysql_url: str
+    turns: int = 100
+    threads: int = 3
+    backends: tuple[str, ...] = BACKENDS
+    last: int = 10  # "at `turns` turns": the last this-many turns of each thread
+
+    @classmethod
+    def quick(cls, redis_url: str, mysql_url: str) -> BenchConfig:
+        """A small run that exercises every figure (for tests, not for figures)."""
+        return cls(redis_url, mysql_url, turns=6, threads=1, last=3)
+
+
+class ModelClock:
+    """Time spent inside the local model's `generate_content_async`, summed over calls."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.calls = 0
+
+    @contextmanager
+    def installed(self) -> Iterator[ModelClock]:
+        from ..models.echo import EchoModel
+
+        original = EchoModel.generate_content_async
+        clock = self
+
+        async def timed(self: Any, llm_request: Any, stream: bool = False) -> AsyncGenerator[Any, None]:
+            generator = original(self, llm_request, stream)
+            clock.calls += 1
+            while True:
+                started = time.perf_counter()
+                try:
+                    item = await generator.__anext__()
+                except StopAsyncIteration:
+                    clock.seconds += time.perf_counter() - started
+                    return
+                clock.seconds += time.perf_counter() - started
+                yield item
+
+        EchoModel.generate_content_async = timed  # type: ignore[method-assign]
+        try:
+            yield self
+        finally:
+            EchoModel.generate_content_async = original  # type: ignore[method-assign]
+
+    def reset(self) -> None:
+        self.seconds = 0.0
+        self.calls = 0
+
+
+@dataclass
+class Target:
+    """One backend: its App, its Slack channel, a client posting to it, its threads."""
+
+    backend: str
+    app: App
+    channel: Any
+    events: Any
+    roots: list[str] = field(default_factory=list)
+    turn_seconds: float = 0.0
+    session_seconds: float = 0.0
+
+    def instrument(self) -> None:
+        """Time the turn (`Conversations.turn`) and the session service calls inside it."""
+        conversations = self.app.conversations
+        original_turn = conversations.turn
+        target = self
+
+        async def turn(**kwargs: Any) -> AsyncGenerator[Any, None]:
+            # Only the time inside the turn's own steps: not the channel's work between them.
+            replies = original_turn(**kwargs)
+            try:
+                while True:
+                    started = time.perf_counter()
+                    try:
+                        reply = await replies.__anext__()
+                    except StopAsyncIteration:
+                        target.turn_seconds += time.perf_counter() - started
+                        return
+                    target.turn_seconds += time.perf_counter() - started
+                    yield reply
+            finally:
+                await replies.aclose()
+
+        conversations.turn = turn
+        service = self.app.session_service
+        for name in ("get_session", "create_session", "append_event"):
+            original = getattr(service, name)
+
+            async def timed(*args: Any, _original: Any = original, **kwargs: Any) -> Any:
+                started = time.perf_counter()
+                try:
+                    return await _original(*args, **kwargs)
+                finally:
+                    target.session_seconds += time.perf_counter() - started
+
+            setattr(service, name, timed)
+
+
+def settings_for(backend: str, config: BenchConfig, fake_url: str, run_id: str) -> Settings:
+    backends: dict[str, Any] = {}
+    if backend in ("redis", "tiered"):
+        backends["redis"] = {"url": config.redis_url, "key_prefix": f"ifriend-bench-{run_id}"}
+    if backend in ("mysql", "tiered"):
+        backends["mysql"] = {"url": config.mysql_url, "table_prefix": f"ifbench_{run_id}_"}
+    return Settings.model_validate(
+        {
+            "app": {"name": "bench-turn"},
+            "session": {"backend": backend},
+            "backends": backends,
+            "channels": {
+                "slack": {
+                    "mode": "http",
+                    "bot_token": "xoxb-bench",
+                    "signing_secret": SECRET,
+                    "host": "127.0.0.1",
+                    "port": 0,
+                    "api_url": fake_url,
+                }
+            },
+        }
+    )
+
+
+async def run(config: BenchConfig, *, progress: Callable[[str], None] = lambda _: None) -> Report:
+    """Measure every backend; the report (the servers' data is removed afterwards)."""
+    try:
+        from ifriend_slack.testing import EventPoster, FakeSlack, mention, message
+    except ImportError as exc:
+        raise PluginError(f"bench turn needs the slack channel: pip install 'ifriend[slack]' ({exc})") from exc
+
+    run_id = uuid.uuid4().hex[:8]
+    report = Report("turn")
+    clock = ModelClock()
+    async with AsyncExitStack() as stack:
+        stack.push_async_callback(drop_tables, config.mysql_url, f"ifbench_{run_id}_")
+        stack.push_async_callback(delete_redis_keys, config.redis_url, f"ifriend-bench-{run_id}")
+        fake = await stack.enter_async_context(FakeSlack())
+        stack.enter_context(clock.installed())
+        targets = []
+        for backend in config.backends:
+            app = await stack.enter_async_context(App(settings_for(backend, config, fake.api_url, run_id)))
+            channel = app.build_channel("slack")
+            stack.push_async_callback(channel.close)
+            await channel.start()
+            events = await stack.enter_async_context(EventPoster(channel.url, SECRET))
+            target = Target(backend, app, channel, events)
+            target.instrument()
+            targets.append(target)
+
+        async def one_turn(target: Target, thread: int, k: int) -> None:
+            user = f"U{thread:04d}"
+            if k == 0:
+                event = mention(f"turn {k} of thread {thread}", user=user)
+                target.roots.append(event["ts"])
+            else:
+                event = message(f"turn {k} of thread {thread}", user=user, thread_ts=target.roots[thread])
+            clock.reset()
+            target.session_seconds = 0.0
+            target.turn_seconds = 0.0
+            first_call = len(fake.calls)
+            started = time.perf_counter()
+            status = await target.events.send(event)
+            await target.channel.drain(30)
+            if status != 200:
+                raise RuntimeError(f"{target.backend}: the event got HTTP {status}")
+            shown = [c for c in fake.calls[first_call:] if c.method in TEXT_METHODS and c.status == 200]
+            if not shown:
+                raise RuntimeError(f"{target.backend}: turn {k} of thread {thread} was not answered")
+            total = shown[-1].at - started
+            first = shown[0].at - started
+            overhead = total - clock.seconds
+            tags = ["all"] + (["last"] if k >= config.turns - config.last else [])
+            for tag in tags:
+                report.series(f"total [{tag}]", target.backend).seconds.append(total)
+                report.series(f"overhead [{tag}]", target.backend).seconds.append(overhead)
+            report.series("first post [all]", target.backend).seconds.append(first)
+            if "last" in tags:
+                turn = target.turn_seconds
+                report.series("model [last]", target.backend).seconds.append(clock.seconds)
+                report.series("session calls [last]", target.backend).seconds.append(target.session_seconds)
+                report.series("adk runner rest [last]", target.backend).seconds.append(
+                    turn - clock.seconds - target.session_seconds
+                )
+                report.series("slack in+out [last]", target.backend).seconds.append(total - turn)
+
+        for target in targets:  # rows of the table grouped by backend
+            for figure in FIGURES:
+                report.series(figure, target.backend)
+        # Warm up every target once (imports, first connections, auth.test), not measured.
+        for target in targets:
+            await target.events.send(mention("warm up"))
+            await target.channel.drain(30)
+        for thread in range(config.threads):
+            progress(f"thread {thread + 1} of {config.threads} ({config.turns} turns)")
+            for k in range(config.turns):
+                order = targets[k % len(targets):] + targets[: k % len(targets)]
+                for target in order:
+                    await one_turn(target, thread, k)
+            gc.collect()
+    evaluate(report, config)
+    return report
+
+
+def evaluate(report: Report, config: BenchConfig) -> None:
+    found = report.samples.get(("overhead [last]", TARGET_BACKEND))
+    if found is not None:
+        report.check(
+            f"{TARGET_BACKEND} overhead p50 ms at turns {config.turns - config.last + 1}-{config.turns}",
+            found.p50 * 1e3,
+            TARGET_OVERHEAD_P50_MS,
+        )
+    report.notes.append(
+        "total: signed event sent -> complete answer received by the fake Slack; "
+        "overhead = total - time inside the model's generate_content_async; "
+        f"[last] = turns {config.turns - config.last + 1}-{config.turns} of each thread; "
+        "session calls = get/create/append on the session service during the turn; "
+        "adk runner rest = the turn (Conversations.turn) minus model and session calls; "
+        "slack in+out = total minus the turn (HTTP in, bolt, dedupe, Web API calls out)"
+    )
