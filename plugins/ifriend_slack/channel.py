@@ -156,7 +156,7 @@ class SlackChannel:
             team_id=context.team_id,
             retry_num=int(retry) if retry and retry.isdigit() else None,
         )
-        if post is None or self._closing:
+        if post is None:
             return
         self.submit(post, context.client)
 

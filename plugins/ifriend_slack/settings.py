@@ -78,7 +78,7 @@ class SlackSettings(_Model):
     # HTTP mode: requests older (or newer) than this are refused with 401.
     max_request_age_seconds: int = Field(300, gt=0)
     # How long close() waits for turns in flight before cancelling them.
-    shutdown_grace_seconds: float = Field(10.0, ge=0)
+    shutdown_grace_seconds: float = Field(8.0, ge=0)
     socket_ping_interval_seconds: float = Field(10.0, gt=0)
     # slack-bolt's own log level (bolt logs whole request bodies at INFO on a bad signature).
     bolt_log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "WARNING"
