@@ -17,6 +17,8 @@ from pydantic import BaseModel
 from .agent import build_agent
 from .config import Settings, load_settings, parse_section
 from .errors import ConfigError, PluginError
+from .memory.service import MemoryLimits, MemoryService
+from .memory.store import MemoryStore
 from .plugins import Registry, build_plugin_manager, collect
 from .sessions.service import SessionService
 from .sessions.store import SessionStore
@@ -134,10 +136,18 @@ class App:
     def _build_memory_service(self) -> BaseMemoryService:
         name = self.settings.memory.backend
         made = _call_factory(self.memory_backends, name, self._context(name))
+        if isinstance(made, MemoryStore):
+            m = self.settings.memory
+            limits = MemoryLimits(
+                max_results=m.max_results,
+                max_id_length=self.settings.session.max_id_length,
+                max_entry_bytes=m.max_entry_bytes,
+            )
+            return MemoryService(made, backend=name, limits=limits)
         if not isinstance(made, BaseMemoryService):
             raise PluginError(
                 f"memory backend {name!r} built a {type(made).__name__}; "
-                "expected an ADK BaseMemoryService"
+                "expected a MemoryStore or an ADK BaseMemoryService"
             )
         return made
 

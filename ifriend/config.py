@@ -75,6 +75,8 @@ class SessionSettings(_Section):
 
 class MemorySettings(_Section):
     backend: str = "memory"
+    max_results: int = Field(10, ge=1, le=1000)
+    max_entry_bytes: int = Field(1_048_576, ge=1024)
 
     @field_validator("backend")
     @classmethod

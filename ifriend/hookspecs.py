@@ -47,8 +47,11 @@ def register_session_backends(register: Register) -> None:
 def register_memory_backends(register: Register) -> None:
     """Register memory backends by name, selectable as `[memory] backend = "NAME"`.
 
-    `register(name, factory)`; `factory(context: BackendContext)` returns an ADK
-    `BaseMemoryService`, with optional `async connect()` / `async close()`.
+    `register(name, factory)`; `factory(context: BackendContext)` returns either an
+    `ifriend.memory.MemoryStore` (ifriend wraps it in its ADK `MemoryService`, which
+    adds ADK's word matching, validation, ranking and spans) or any ADK
+    `BaseMemoryService`. The factory must not do I/O: the returned object's optional
+    `async connect()` and `async close()` are called by the App.
     `context.options` is the `[backends.NAME]` table.
     """
 

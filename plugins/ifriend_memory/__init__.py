@@ -1,16 +1,15 @@
-"""Built-in plugin: the in-process `memory` session and memory backends."""
+"""Built-in plugin: the in-process `memory` session and memory backends (no servers)."""
 
 from __future__ import annotations
 
 from ifriend import BackendContext, hookimpl
 
+from .memory import InProcessMemoryStore
 from .store import MemoryStore
 
 
-def _memory_service(context: BackendContext):
-    from google.adk.memory.in_memory_memory_service import InMemoryMemoryService
-
-    return InMemoryMemoryService()
+def _memory_store(context: BackendContext) -> InProcessMemoryStore:
+    return InProcessMemoryStore()
 
 
 @hookimpl
@@ -20,7 +19,7 @@ def register_session_backends(register) -> None:
 
 @hookimpl
 def register_memory_backends(register) -> None:
-    register("memory", _memory_service)
+    register("memory", _memory_store)
 
 
-__all__ = ["MemoryStore"]
+__all__ = ["InProcessMemoryStore", "MemoryStore"]
