@@ -41,6 +41,7 @@ def web_client(
 ) -> AsyncWebClient:
     """A Web API client on `api_url` that retries connection errors and honours 429 Retry-After."""
     logger = logging.getLogger(WEB_LOGGER)
+    logger.setLevel(settings.bolt_log_level)  # slack-sdk logs request bodies (message text) at DEBUG
     return AsyncWebClient(
         token=token,
         base_url=settings.api_url,

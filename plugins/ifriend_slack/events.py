@@ -18,6 +18,7 @@ from .formatting import mentions, slack_to_text
 # Message subtypes that are people writing; every other subtype (edits, deletions, joins,
 # bot_message...) is not a post to answer.
 ANSWERABLE_SUBTYPES = frozenset({None, "file_share", "thread_broadcast"})
+NO_TEXT = "(a message without text)"
 NEW_SESSION_WORDS = frozenset({"new", "!new", "/new", "new session", "reset"})
 
 
@@ -102,7 +103,7 @@ def parse_post(
     raw = event.get("text") or ""
     direct = event.get("channel_type") == "im" or (kind == "message" and channel.startswith("D"))
     mentioned = kind == "app_mention" or mentions(raw, bot_user_id)
-    text = slack_to_text(raw, bot_user_id=bot_user_id) or slack_to_text(raw)
+    text = slack_to_text(raw, bot_user_id=bot_user_id) or slack_to_text(raw) or NO_TEXT
     thread_ts = event.get("thread_ts")
     return Post(
         team=str(team),

@@ -171,6 +171,10 @@ def test_posts_from_events() -> None:
     assert not reply.mentioned
     dm = parse_post(event_body(message("yo", channel="D1", channel_type="im")), bot_user_id="UBOT")
     assert dm is not None and dm.direct and dm.reply_thread_ts is None
+    upload = parse_post(event_body(message("", channel="D1", channel_type="im", subtype="file_share")), bot_user_id="UBOT")
+    assert upload is not None and upload.text == "(a message without text)"
+    bare = parse_post(event_body(mention("")), bot_user_id="UBOT")
+    assert bare is not None and bare.text == "@UBOT"
     for ignored in (
         message("x", bot_id="B1"),
         message("x", subtype="message_changed"),
