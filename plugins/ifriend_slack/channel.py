@@ -254,8 +254,10 @@ class SlackChannel:
                 if post.in_thread or not post.direct:
                     self._joined[(post.user, post.thread_session_id)] = True
             except asyncio.CancelledError:
+                await stream.abort()
                 raise
             except Exception as exc:
+                await stream.abort()
                 trace_id = _trace_id(span)
                 span.set_attribute("error.type", type(exc).__qualname__)
                 span.set_status(trace.Status(trace.StatusCode.ERROR))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -68,47 +69,63 @@ def test_slack_text_to_plain() -> None:
 
 
 class FakeClient:
-    def __init__(self) -> None:
+    def __init__(self, delay: float = 0.0) -> None:
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.n = 0
+        self.delay = delay
 
     async def chat_postMessage(self, **params: Any) -> dict[str, Any]:
+        await asyncio.sleep(self.delay)
         self.n += 1
         self.calls.append(("post", params))
         return {"ts": f"1.{self.n}"}
 
     async def chat_update(self, **params: Any) -> dict[str, Any]:
+        await asyncio.sleep(self.delay)
         self.calls.append(("update", params))
         return {"ts": params["ts"]}
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 async def test_the_stream_posts_at_once_then_updates_at_most_once_per_interval() -> None:
-    client, clock = FakeClient(), Clock()
-    stream = ReplyStream(client, channel="C", thread_ts="9.9", limit=1000, interval=1.0, clock=clock)
+    client = FakeClient()
+    stream = ReplyStream(client, channel="C", thread_ts="9.9", limit=1000, interval=0.3)
     await stream.show("Hello")
-    clock.now = 0.3
-    await stream.show("Hello wor")
-    clock.now = 0.6
-    await stream.show("Hello world")  # too soon: kept for later
-    assert [kind for kind, _ in client.calls] == ["post"]
-    clock.now = 1.1
-    await stream.show("Hello world, and")
-    clock.now = 1.2
-    await stream.finish("Hello world, and **more**")
-    assert [(kind, p["text"]) for kind, p in client.calls] == [
-        ("post", "Hello"),
-        ("update", "Hello world, and"),
-        ("update", "Hello world, and *more*"),
-    ]
+    await asyncio.sleep(0.05)
+    assert [(kind, p["text"]) for kind, p in client.calls] == [("post", "Hello")]
+    for word in ("wor", "world", "world, and"):
+        await stream.show(f"Hello {word}")
+        await asyncio.sleep(0.02)
+    assert len(client.calls) == 1  # too soon: only the newest text will be shown
+    await asyncio.sleep(0.4)
+    assert [(kind, p["text"]) for kind, p in client.calls][1:] == [("update", "Hello world, and")]
+    await stream.show("Hello world, and more")
+    await stream.finish("Hello world, and **more**")  # the final text does not wait
+    assert [(kind, p["text"]) for kind, p in client.calls][2:] == [("update", "Hello world, and *more*")]
     assert client.calls[0][1]["thread_ts"] == "9.9"
+
+
+async def test_the_stream_does_not_hold_up_the_turn_while_slack_is_slow() -> None:
+    client = FakeClient(delay=0.3)
+    stream = ReplyStream(client, channel="C", thread_ts=None, limit=1000, interval=0)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    for i in range(10):
+        await stream.show("word " * (i + 1))
+        await asyncio.sleep(0.001)  # the turn's own work between replies
+    assert loop.time() - started < 0.1
+    await stream.finish("word " * 11)
+    assert [kind for kind, _ in client.calls] == ["post", "update"]  # intermediate texts skipped
+    assert stream.posted[0][1].split() == ["word"] * 11
+
+
+async def test_an_aborted_stream_stops_rendering() -> None:
+    client = FakeClient(delay=0.2)
+    stream = ReplyStream(client, channel="C", thread_ts=None, limit=1000, interval=0)
+    await stream.show("partial")
+    await asyncio.sleep(0)
+    await stream.abort()
+    await asyncio.sleep(0.3)
+    assert client.calls == []
 
 
 async def test_the_stream_splits_long_answers_over_several_messages() -> None:
