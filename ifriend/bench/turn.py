@@ -121,16 +121,19 @@ class Target:
 
         async def turn(**kwargs: Any) -> AsyncGenerator[Any, None]:
             # Only the time inside the turn's own steps: not the channel's work between them.
+            # Up to the final reply (what follows it overlaps the channel's last Web API call).
             replies = original_turn(**kwargs)
+            final = False
             try:
                 while True:
                     started = time.perf_counter()
                     try:
                         reply = await replies.__anext__()
                     except StopAsyncIteration:
-                        target.turn_seconds += time.perf_counter() - started
                         return
-                    target.turn_seconds += time.perf_counter() - started
+                    if not final:
+                        target.turn_seconds += time.perf_counter() - started
+                    final = final or reply.final
                     yield reply
             finally:
                 await replies.aclose()
@@ -268,6 +271,7 @@ def evaluate(report: Report, config: BenchConfig) -> None:
         "overhead = total - time inside the model's generate_content_async; "
         f"[last] = turns {config.turns - config.last + 1}-{config.turns} of each thread; "
         "session calls = get/create/append on the session service during the turn; "
-        "adk runner rest = the turn (Conversations.turn) minus model and session calls; "
-        "slack in+out = total minus the turn (HTTP in, bolt, dedupe, Web API calls out)"
+        "adk runner rest = time inside Conversations.turn up to its final reply, minus model and "
+        "session calls; slack in+out = total minus that (HTTP in, bolt, dedupe, the Web API "
+        "call that shows the final text)"
     )

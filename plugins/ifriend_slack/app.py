@@ -60,7 +60,6 @@ def build_bolt_app(
     *,
     client: AsyncWebClient,
     on_event: Listener,
-    name: str = "ifriend",
 ) -> AsyncApp:
     """The bolt app: request verification in HTTP mode, one listener for mentions and
     messages, and a catch-all that acks every other event (an unmatched event would get a
@@ -74,7 +73,9 @@ def build_bolt_app(
         )
     http = settings.mode == "http"
     app = AsyncApp(
-        name=name,
+        # bolt names a per-request logger after the app and configures it like `logger`:
+        # a name of our own, so that no other logger's level is changed.
+        name=BOLT_LOGGER,
         logger=bolt_logger(settings),
         client=client,
         signing_secret=settings.signing_secret.get_secret_value() if settings.signing_secret else "",

@@ -66,9 +66,7 @@ class SlackChannel:
             s = self.settings
             token = s.bot_token.get_secret_value() if s.bot_token is not None and s.oauth is None else None
             self.client = web_client(s, token=token)
-            self.bolt = build_bolt_app(
-                s, client=self.client, on_event=self._on_event, name=self.context.settings.app.name
-            )
+            self.bolt = build_bolt_app(s, client=self.client, on_event=self._on_event)
         return self.bolt
 
     async def start(self) -> None:

@@ -304,3 +304,13 @@ async def test_tokens_never_reach_the_logs(
     await settle(bot)
     for secret in (BOT_TOKEN, SECRET, APP_TOKEN):
         assert secret not in caplog.text
+
+
+async def test_bolt_leaves_other_loggers_alone(make_bot: MakeBot, fake_slack: FakeSlack) -> None:
+    watched = [logging.getLogger(name) for name in ("ifriend", "ifriend_slack", "")]
+    before = [(log.level, list(log.handlers), log.disabled) for log in watched]
+    bot = await make_bot(slack={"bolt_log_level": "ERROR"})
+    await bot.events.send(mention("hi"))
+    await settle(bot)
+    assert [(log.level, list(log.handlers), log.disabled) for log in watched] == before
+    assert logging.getLogger("ifriend_slack.bolt").level == logging.ERROR
