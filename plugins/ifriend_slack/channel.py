@@ -259,12 +259,14 @@ class SlackChannel:
                 trace_id = _trace_id(span)
                 span.set_attribute("error.type", type(exc).__qualname__)
                 span.set_status(trace.Status(trace.StatusCode.ERROR))
+                # The exception's type and where it was raised; not its message, which may
+                # quote the conversation.
                 log.error(
-                    "Slack turn failed (trace_id=%s, session=%s): %s\n%s",
+                    "Slack turn failed (trace_id=%s, session=%s): %s\nTraceback (most recent call last):\n%s",
                     trace_id,
                     session_id,
-                    self._describe(exc),
-                    redact(traceback.format_exc(), self.secrets),
+                    type(exc).__qualname__,
+                    redact("".join(traceback.format_tb(exc.__traceback__)), self.secrets).rstrip(),
                 )
                 await self._apologize(client, post, trace_id)
             finally:
