@@ -47,6 +47,7 @@ def _record(
     timestamp: float,
     payload: bytes,
     text: str,
+    author: str | None,
     max_bytes: int,
 ) -> MemoryRecord | None:
     analysis = analyze(text)
@@ -62,6 +63,7 @@ def _record(
         payload=payload,
         text=text,
         terms=analysis.terms,
+        author=author,
         text_lower=analysis.text_lower,
         extras=analysis.extras,
     )
@@ -75,7 +77,7 @@ def record_of_event(event: Event, limits: SessionLimits, max_bytes: int) -> Memo
     validate_id("event id", event.id, limits)
     assert event.content is not None
     payload = _payload(event.content, event.author, None, None, event.id)
-    return _record(event.id, float(event.timestamp), payload, text, max_bytes)
+    return _record(event.id, float(event.timestamp), payload, text, event.author, max_bytes)
 
 
 def record_of_entry(
@@ -89,7 +91,9 @@ def record_of_entry(
     payload = _payload(
         entry.content, entry.author, entry.timestamp, entry.custom_metadata, memory_id
     )
-    return _record(memory_id, parse_timestamp(entry.timestamp), payload, text, max_bytes)
+    return _record(
+        memory_id, parse_timestamp(entry.timestamp), payload, text, entry.author, max_bytes
+    )
 
 
 def parse_timestamp(value: str | None) -> float:

@@ -34,6 +34,7 @@ class MemoryRecord:
     """`{"content": ..., "author": ..., "timestamp": ..., "custom_metadata": ...}` as JSON."""
     text: str
     terms: tuple[str, ...]
+    author: str | None = None
     text_lower: str | None = None
     extras: tuple[str, ...] = ()
     digest: str = field(init=False)

@@ -10,9 +10,10 @@ from mysql_helpers import query, raw_connect
 
 from ifriend.errors import StorageError
 from ifriend_mysql import MySQLSettings, MySQLStore
-from ifriend_mysql.schema import LATEST, Tables, script
+from ifriend_mysql.schema import MIGRATIONS, Tables, script
 
 SQL_FILE = Path(__file__).parents[2] / "config" / "sql" / "001_sessions.sql"
+ALL_VERSIONS = [(version,) for version, _ in MIGRATIONS]  # one row per migration
 
 
 def _store(url: str, prefix: str, **overrides: object) -> MySQLStore:
@@ -47,14 +48,17 @@ async def test_connect_creates_every_table_innodb_utf8mb4_bin(
             "app_state",
             "user_state",
             "redis_repairs",
+            "memory_users",
+            "memories",
+            "memory_terms",
+            "memory_term_counts",
+            "memory_tombstones",
             "schema_version",
         )
     }
     assert set(tables) == names
     assert set(tables.values()) == {("InnoDB", "utf8mb4_bin")}
-    assert await query(mysql_url, f"SELECT version FROM {Tables(fresh_prefix).schema_version}") == [
-        (LATEST,)
-    ]
+    assert await query(mysql_url, f"SELECT version FROM {Tables(fresh_prefix).schema_version}") == ALL_VERSIONS
     id_types = await query(
         mysql_url,
         "SELECT DISTINCT DATA_TYPE FROM information_schema.COLUMNS "
@@ -71,7 +75,7 @@ async def test_connecting_twice_is_idempotent(mysql_url: str, fresh_prefix: str)
         await store.connect()
         await store.close()
     rows = await query(mysql_url, f"SELECT version FROM {Tables(fresh_prefix).schema_version}")
-    assert rows == [(LATEST,)]
+    assert rows == ALL_VERSIONS
 
 
 async def test_replicas_starting_together_migrate_once(mysql_url: str, fresh_prefix: str) -> None:
@@ -82,7 +86,7 @@ async def test_replicas_starting_together_migrate_once(mysql_url: str, fresh_pre
     finally:
         await asyncio.gather(*(s.close() for s in stores))
     rows = await query(mysql_url, f"SELECT version FROM {Tables(fresh_prefix).schema_version}")
-    assert rows == [(LATEST,)]
+    assert rows == ALL_VERSIONS
 
 
 async def test_without_create_schema_a_missing_schema_is_a_clear_error(
