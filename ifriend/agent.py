@@ -144,6 +144,13 @@ def check_model(
             )
 
 
+def describe_agent(agent: BaseAgent) -> str:
+    """`name (model NAME)`, for banners and logs."""
+    model = getattr(agent, "model", None)
+    model_name = model if isinstance(model, str) else getattr(model, "model", None)
+    return f"{agent.name} (model {model_name})" if model_name else agent.name
+
+
 def _missing_gemini_credentials(environ: Mapping[str, str]) -> str | None:
     if environ.get("GOOGLE_GENAI_USE_VERTEXAI", "").strip().lower() in _TRUE:
         if environ.get("GOOGLE_CLOUD_PROJECT") or environ.get("GOOGLE_API_KEY"):

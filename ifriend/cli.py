@@ -35,6 +35,7 @@ from urllib.parse import unquote, urlsplit
 import click
 import pluggy
 
+from .agent import describe_agent
 from .app import App
 from .config import Settings, load_settings, mask_value
 from .errors import ConfigError, IfriendError, PluginError
@@ -665,18 +666,9 @@ def describe_app(app: App) -> str:
             f"memory backend: {memory.name} (from plugin {memory.plugin})",
             f"channels registered: {app.channels.describe() or 'none'}",
             f"channels enabled: {', '.join(app.enabled_channels()) or 'none'}",
-            f"agent: {describe_agent(app)}",
+            f"agent: {describe_agent(app.agent)} from {app.settings.app.agent or 'ifriend.assistant'}",
         ]
     )
-
-
-def describe_agent(app: App) -> str:
-    """`name (model)` of the root agent, and where it comes from."""
-    agent = app.agent
-    model = getattr(agent, "model", None)
-    model_name = model if isinstance(model, str) else getattr(model, "model", None)
-    origin = app.settings.app.agent or "ifriend's assistant"
-    return f"{agent.name} ({origin}{f', model {model_name}' if model_name else ''})"
 
 
 def format_checks(checks: Sequence[Check]) -> str:

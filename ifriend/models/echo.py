@@ -68,11 +68,12 @@ class EchoModel(BaseLlm):
 def answer(current: str, earlier: list[str]) -> str:
     """The echo's reply to `current`, given the user's `earlier` messages (oldest first)."""
     reply = f'You said: "{current}".' if current else "You said nothing."
-    if earlier:
-        count = len(earlier)
+    if len(earlier) == 1:
+        reply += f' Earlier you said: "{earlier[0]}".'
+    elif earlier:
         reply += (
-            f' Earlier you said: "{earlier[-1]}" '
-            f"({count} earlier message{'s' if count > 1 else ''} in this conversation)."
+            f' Earlier you said: "{earlier[-1]}"; your first message was "{earlier[0]}" '
+            f"({len(earlier)} earlier messages in this conversation)."
         )
     else:
         reply += " This is the start of our conversation."

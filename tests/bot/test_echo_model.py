@@ -58,7 +58,7 @@ async def test_it_recalls_what_the_user_said_earlier() -> None:
     [answer] = await generate(req)
     text = text_of(answer)
     assert 'You said: "what is my name?"' in text
-    assert 'Earlier you said: "I like tea"' in text
+    assert 'Earlier you said: "I like tea"; your first message was "my name is Bob"' in text
     assert "2 earlier messages" in text
 
 
