@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from .agent import build_agent
 from .config import Settings, load_settings, parse_section
 from .errors import ConfigError, PluginError
+from .memory.auto import AutoMemory
 from .memory.service import MemoryLimits, MemoryService
 from .memory.store import MemoryStore
 from .plugins import Registry, build_plugin_manager, collect
@@ -89,6 +90,7 @@ class App:
         self.memory_service: BaseMemoryService = self._build_memory_service()
         self.agent: BaseAgent = build_agent(self.settings)
         self._conversations: Conversations | None = None
+        self._auto_memory: AutoMemory | None = None
         self._stack: AsyncExitStack | None = None
 
     @classmethod
@@ -195,11 +197,23 @@ class App:
                     await service.connect()
                 if hasattr(service, "close"):
                     stack.push_async_callback(service.close)
+            m = self.settings.memory
+            auto = AutoMemory(
+                mode=m.auto_add,
+                app_name=self.settings.app.name,
+                session_service=self.session_service,
+                memory_service=self.memory_service,
+                idle_close_seconds=m.idle_close_seconds,
+            )
+            stack.push_async_callback(self._forget_auto_memory)
+            stack.push_async_callback(auto.close)  # before the services close
+            self._auto_memory = auto
             conversations = Conversations(
                 app_name=self.settings.app.name,
                 agent=self.agent,
                 session_service=self.session_service,
                 memory_service=self.memory_service,
+                after_turn=self.after_turn,
             )
             stack.push_async_callback(self._forget_conversations)
             stack.push_async_callback(conversations.close)
@@ -209,6 +223,22 @@ class App:
 
     async def _forget_conversations(self) -> None:
         self._conversations = None
+
+    async def _forget_auto_memory(self) -> None:
+        self._auto_memory = None
+
+    def after_turn(self, *, user_id: str, session_id: str) -> None:
+        """A turn's reply was sent: schedule `[memory] auto_add` (never waits; a no-op when off).
+
+        `app.conversations` calls it; a channel running turns by other means should too.
+        """
+        if self._auto_memory is not None:
+            self._auto_memory.after_turn(user_id=user_id, session_id=session_id)
+
+    def end_session(self, *, user_id: str, session_id: str) -> None:
+        """The conversation is over: with `auto_add = "on_close"`, add it to memory now."""
+        if self._auto_memory is not None:
+            self._auto_memory.end_session(user_id=user_id, session_id=session_id)
 
     async def __aexit__(
         self,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator, Hashable
+from collections.abc import AsyncIterator, Callable, Hashable
 from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -58,8 +58,11 @@ class Conversations:
         session_service: BaseSessionService,
         memory_service: BaseMemoryService | None = None,
         streaming: bool = True,
+        after_turn: Callable[..., None] | None = None,
     ) -> None:
         self.app_name = app_name
+        # Called (user_id=, session_id=) once the final reply is handed over; must not block.
+        self.after_turn = after_turn
         self.session_service = session_service
         self.runner = Runner(
             app_name=app_name,
@@ -108,7 +111,11 @@ class Conversations:
                     reply.drop_pending()
                     continue
                 break
-            yield Reply(reply.text, final=True)
+            try:
+                yield Reply(reply.text, final=True)
+            finally:  # the channel has the final reply (or closed the turn after it)
+                if self.after_turn is not None:
+                    self.after_turn(user_id=user_id, session_id=session_id)
 
     async def new_session_id(self, *, user_id: str) -> str:
         """Create an empty session for `user_id`; its id."""

@@ -70,8 +70,6 @@ CREATE TABLE IF NOT EXISTS `ifriend_memories` (
   timestamp DOUBLE NOT NULL,
   author TEXT NULL,
   text MEDIUMTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci NOT NULL,
-  text_lower MEDIUMBLOB NOT NULL,
-  extras BLOB NOT NULL,
   payload LONGBLOB NOT NULL,
   digest BINARY(20) NOT NULL,
   created_at DOUBLE NOT NULL,
@@ -79,6 +77,13 @@ CREATE TABLE IF NOT EXISTS `ifriend_memories` (
   UNIQUE KEY memory_id (user_pk, memory_id),
   KEY by_session (user_pk, session_id),
   FULLTEXT KEY text (text)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+CREATE TABLE IF NOT EXISTS `ifriend_memory_index` (
+  memory_pk BIGINT UNSIGNED NOT NULL,
+  terms MEDIUMBLOB NOT NULL,
+  text_lower MEDIUMBLOB NOT NULL,
+  extras BLOB NOT NULL,
+  PRIMARY KEY (memory_pk)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 CREATE TABLE IF NOT EXISTS `ifriend_memory_terms` (
   memory_pk BIGINT UNSIGNED NOT NULL,

@@ -62,7 +62,7 @@ async def best(
     sizes: Sequence[int],
     limit: int,
     *,
-    first_chunk: int = 64,
+    first_chunk: int = 128,
     max_chunk: int = 4096,
 ) -> list[Ranked]:
     """Entries holding the best `limit` by (score, timestamp); ties at the end all kept.
@@ -94,7 +94,7 @@ async def best(
             frontier = rows[-1].timestamp
             if sum(1 for r in at_level if r.timestamp > frontier) >= need:
                 return above + cut(at_level, need)
-            chunk = min(chunk * 4, max_chunk)
+            chunk = min(chunk * 8, max_chunk)
         if len(above) + len(at_level) >= limit:
             return above + cut(at_level, need)
     return cut(list(known.values()), limit)

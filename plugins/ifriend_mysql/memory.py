@@ -3,12 +3,13 @@
 Tables (schema version 2, README "Long-term memory"): `memory_users` (one row per app and
 user), `memories` (one row per entry, its text FULLTEXT-indexed for reports),
 `memory_terms` (the word index: one row per entry and term, keyed for a scan of one
-term's postings newest first), `memory_term_counts` (postings per term, to read the
+term's postings newest first), `memory_index` (per entry, what a search checks: its
+terms, its lowercased text), `memory_term_counts` (postings per term, to read the
 rarest first) and `memory_tombstones` (deleted ids, never stored again).
 
 Round trips: add 2 (lock the user's row and read what is stored; write and commit),
 delete 1, search 2 plus one per chunk of postings read (`ifriend.memory.ranking`),
-all in one consistent snapshot. The pool, deadlines and error mapping are the
+in one consistent snapshot. The pool, deadlines and error mapping are the
 session store's (`MySQLStore`): the memory store owns one, with the same settings.
 """
 
@@ -34,14 +35,14 @@ def _marks(n: int) -> str:
     return ", ".join(["%s"] * n)
 
 
-def _verify_sql(alias: str = "m") -> str:
-    """1 when the entry holds a non-ASCII query word (args: the word, then NUL+word+NUL)."""
-    return f"(LOCATE(%s, {alias}.text_lower) > 0 OR LOCATE(%s, {alias}.extras) > 0)"
+_HOLDS_TERM = "(LOCATE(%s, x.terms) > 0)"
+"""1 when the entry has an index term (arg: LF + term + LF)."""
+_HOLDS_WORD = "(LOCATE(%s, x.text_lower) > 0 OR LOCATE(%s, x.extras) > 0)"
+"""1 when the entry matches a non-ASCII query word (args: the word, then NUL + word + NUL)."""
 
 
-def _verify_args(word: str) -> list[bytes]:
-    encoded = word.encode()
-    return [encoded, b"\x00" + encoded + b"\x00"]
+def _term_list(terms: Sequence[str]) -> bytes:
+    return b"\n" + b"\n".join(t.encode() for t in terms) + b"\n"
 
 
 def _lock_user(t: Tables, scope: MemoryScope) -> tuple[str, list[Any]]:
@@ -183,8 +184,7 @@ class MySQLMemoryStore:
         for record in added:
             batch.add(
                 f"INSERT INTO {t.memories} (user_pk, memory_id, session_id, timestamp, author, text, "
-                "text_lower, extras, payload, digest, created_at) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                "payload, digest, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
                 [
                     user_pk,
                     record.memory_id,
@@ -192,12 +192,16 @@ class MySQLMemoryStore:
                     record.timestamp,
                     record.author,
                     record.text,
-                    (record.text_lower or "").encode(),
-                    b"".join(b"\x00" + e.encode() for e in record.extras) + b"\x00" if record.extras else b"",
                     record.payload,
                     bytes.fromhex(record.digest),
                     now,
                 ],
+            )
+            extras = b"".join(b"\x00" + e.encode() for e in record.extras)
+            batch.add(
+                f"INSERT INTO {t.memory_index} (memory_pk, terms, text_lower, extras) "
+                "VALUES (LAST_INSERT_ID(), %s, %s, %s)",
+                [_term_list(record.terms), (record.text_lower or "").encode(), extras + b"\x00" if extras else b""],
             )
             rows = ", ".join(["(LAST_INSERT_ID(), %s, %s, %s)"] * len(record.terms))
             args: list[Any] = []
@@ -229,6 +233,7 @@ class MySQLMemoryStore:
             [*pks, user_pk],
         )
         batch.add(f"DELETE FROM {t.memory_terms} WHERE memory_pk IN ({marks})", pks)
+        batch.add(f"DELETE FROM {t.memory_index} WHERE memory_pk IN ({marks})", pks)
         batch.add(f"DELETE FROM {t.memories} WHERE pk IN ({marks})", pks)
         batch.add(f"DELETE FROM {t.memory_term_counts} WHERE user_pk = %s AND n <= 0", [user_pk])
 
@@ -250,6 +255,7 @@ class MySQLMemoryStore:
             "ON c.user_pk = @ifriend_user AND c.term = d.term SET c.n = c.n - d.n"
         )
         batch.add(f"DELETE FROM {t.memory_terms} WHERE memory_pk = @ifriend_memory")
+        batch.add(f"DELETE FROM {t.memory_index} WHERE memory_pk = @ifriend_memory")
         batch.add(f"DELETE FROM {t.memories} WHERE pk = @ifriend_memory")
         batch.add(
             f"DELETE FROM {t.memory_term_counts} WHERE user_pk = @ifriend_user AND n <= 0"
@@ -307,19 +313,24 @@ class MySQLMemoryStore:
             postings = _SqlPostings(self, conn, int(user_rows[0][0]), terms, counts)
             ranked = await best(postings, postings.sizes, limit)
             hits = await self._hits(conn, {r.ref: r.score for r in ranked})
-        # On failure the pool closes the connection, and the snapshot with it.
-        await self.db._execute(conn, Batch().add("COMMIT"))
+        else:
+            # On failure the pool closes the connection, and the snapshot with it.
+            await self.db._execute(conn, Batch().add("COMMIT"))
         return hits
 
     async def _hits(self, conn: Any, scores: dict[Any, int]) -> list[MemoryHit]:
-        if not scores:
-            return []
-        batch = Batch().add(
-            f"SELECT pk, memory_id, timestamp, payload FROM {self.tables.memories} "
-            f"WHERE pk IN ({_marks(len(scores))})",
-            list(scores),
-        )
-        rows = (await self.db._execute(conn, batch))[0].rows or ()
+        """The entries found, read in the search's snapshot, which this ends."""
+        batch = Batch()
+        if scores:
+            batch.add(
+                f"SELECT pk, memory_id, timestamp, payload FROM {self.tables.memories} "
+                f"WHERE pk IN ({_marks(len(scores))})",
+                list(scores),
+                name="hits",
+            )
+        batch.add("COMMIT")
+        results = await self.db._execute(conn, batch)
+        rows = batch.pick(results, "hits").rows or () if scores else ()
         return [
             MemoryHit(_text(mid), scores[int(pk)], float(ts), bytes(payload))
             for pk, mid, ts, payload in rows
@@ -347,27 +358,20 @@ class _SqlPostings(Postings):
     ) -> tuple[list[Scanned], Any]:
         t = self.store.tables
         scanned = self.terms[term]
-        exact_later = [self.terms[i].keys[0].encode() for i in later if self.terms[i].exact]
-        verified_later = [self.terms[i].word for i in later if not self.terms[i].exact]
         parts, args = ["0"], []
-        if exact_later:
-            parts.append(
-                f"(SELECT COUNT(*) FROM {t.memory_terms} o WHERE o.memory_pk = p.memory_pk "
-                f"AND o.term IN ({_marks(len(exact_later))}))"
-            )
-            args += exact_later
-        for word in verified_later:
-            parts.append(_verify_sql())
-            args += _verify_args(word)
-        join = f" JOIN {t.memories} m ON m.pk = p.memory_pk" if verified_later or not scanned.exact else ""
+        for i in later:
+            parts.append(_HOLDS_TERM if self.terms[i].exact else _HOLDS_WORD)
+            args += _match_args(self.terms[i])
         where = ["p.user_pk = %s", "p.term = %s"]
         args += [self.user_pk, self.drivers[term].encode()]
         if not scanned.exact:
-            where.append(_verify_sql())
-            args += _verify_args(scanned.word)
+            where.append(_HOLDS_WORD)
+            args += _match_args(scanned)
         if cursor is not None:
             where.append("(p.timestamp < %s OR (p.timestamp = %s AND p.memory_pk < %s))")
             args += [cursor[0], cursor[0], cursor[1]]
+        joined = bool(later) or not scanned.exact
+        join = f" JOIN {t.memory_index} x ON x.memory_pk = p.memory_pk" if joined else ""
         batch = Batch().add(
             f"SELECT p.memory_pk, p.timestamp, {' + '.join(parts)} FROM {t.memory_terms} p{join} "
             f"WHERE {' AND '.join(where)} ORDER BY p.timestamp DESC, p.memory_pk DESC LIMIT %s",
@@ -378,6 +382,13 @@ class _SqlPostings(Postings):
         if len(found) < limit:
             return found, None
         return found, (found[-1].timestamp, found[-1].ref)
+
+
+def _match_args(term: QueryTerm) -> list[bytes]:
+    if term.exact:
+        return [b"\n" + term.keys[0].encode() + b"\n"]
+    word = term.word.encode()
+    return [word, b"\x00" + word + b"\x00"]
 
 
 async def _rollback(db: MySQLStore, conn: Any) -> None:

@@ -61,6 +61,10 @@ class Tables:
         return f"`{self.prefix}memories`"
 
     @property
+    def memory_index(self) -> str:
+        return f"`{self.prefix}memory_index`"
+
+    @property
     def memory_terms(self) -> str:
         return f"`{self.prefix}memory_terms`"
 
@@ -80,6 +84,7 @@ class Tables:
             self.user_state,
             self.redis_repairs,
             self.memory_terms,
+            self.memory_index,
             self.memory_term_counts,
             self.memory_tombstones,
             self.memories,
@@ -157,8 +162,8 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
   UNIQUE KEY scope (app_name, user_id)
 ) {options}""",
             # `text` is the searchable text as written, case-insensitive and FULLTEXT-indexed
-            # for reports; searches use `memory_terms` (ADK's matching, no stopwords, no
-            # minimum word length) and `text_lower` / `extras` to confirm non-ASCII words.
+            # for reports; searches use the word index below (ADK's matching: no stopwords,
+            # no minimum word length).
             """CREATE TABLE IF NOT EXISTS {t.memories} (
   pk BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
   user_pk BIGINT UNSIGNED NOT NULL,
@@ -167,8 +172,6 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
   timestamp DOUBLE NOT NULL,
   author TEXT NULL,
   text MEDIUMTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci NOT NULL,
-  text_lower MEDIUMBLOB NOT NULL,
-  extras BLOB NOT NULL,
   payload LONGBLOB NOT NULL,
   digest BINARY(20) NOT NULL,
   created_at DOUBLE NOT NULL,
@@ -176,6 +179,15 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
   UNIQUE KEY memory_id (user_pk, memory_id),
   KEY by_session (user_pk, session_id),
   FULLTEXT KEY text (text)
+) {options}""",
+            # What a search reads of an entry, in a narrow row: its terms ("\n"-delimited),
+            # and for non-ASCII query words its NFC lowercased text and extra words.
+            """CREATE TABLE IF NOT EXISTS {t.memory_index} (
+  memory_pk BIGINT UNSIGNED NOT NULL,
+  terms MEDIUMBLOB NOT NULL,
+  text_lower MEDIUMBLOB NOT NULL,
+  extras BLOB NOT NULL,
+  PRIMARY KEY (memory_pk)
 ) {options}""",
             """CREATE TABLE IF NOT EXISTS {t.memory_terms} (
   memory_pk BIGINT UNSIGNED NOT NULL,

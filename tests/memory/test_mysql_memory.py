@@ -75,7 +75,7 @@ async def test_memory_tables_are_innodb_utf8mb4_with_a_fulltext_index(service, m
         (prefix.replace("_", "\\_") + "memor%",),
     )
     names = {name for name, _, _ in rows}
-    assert names == {f"{prefix}{n}" for n in ("memory_users", "memories", "memory_terms", "memory_term_counts", "memory_tombstones")}
+    assert names == {f"{prefix}{n}" for n in ("memory_users", "memories", "memory_index", "memory_terms", "memory_term_counts", "memory_tombstones")}
     assert {(engine, collation) for _, engine, collation in rows} == {("InnoDB", "utf8mb4_bin")}
     indexes = await query(
         mysql_url,

@@ -51,6 +51,7 @@ async def test_connect_creates_every_table_innodb_utf8mb4_bin(
             "memory_users",
             "memories",
             "memory_terms",
+            "memory_index",
             "memory_term_counts",
             "memory_tombstones",
             "schema_version",
