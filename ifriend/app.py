@@ -24,6 +24,8 @@ from .plugins import Registry, build_plugin_manager, collect
 from .sessions.service import SessionService
 from .sessions.store import SessionStore
 from .sessions.validation import SessionLimits
+from .telemetry.services import instrument_memory_service, instrument_session_service
+from .telemetry.setup import start_telemetry
 
 if TYPE_CHECKING:
     from .conversations import Conversations
@@ -125,7 +127,9 @@ class App:
         name = self.settings.session.backend
         made = _call_factory(self.session_backends, name, self._context(name))
         if isinstance(made, BaseSessionService):
-            return made
+            if isinstance(made, SessionService):
+                return made
+            return instrument_session_service(made, backend=name)
         if isinstance(made, SessionStore):
             s = self.settings.session
             limits = SessionLimits(s.max_id_length, s.max_event_bytes, s.max_state_value_bytes)
@@ -151,7 +155,9 @@ class App:
                 f"memory backend {name!r} built a {type(made).__name__}; "
                 "expected a MemoryStore or an ADK BaseMemoryService"
             )
-        return made
+        if isinstance(made, MemoryService):
+            return made
+        return instrument_memory_service(made, backend=name)
 
     @property
     def conversations(self) -> Conversations:
@@ -192,6 +198,7 @@ class App:
         from .conversations import Conversations
 
         async with AsyncExitStack() as stack:
+            stack.push_async_callback(start_telemetry(self.settings).release)  # flushes on exit
             for service in (self.session_service, self.memory_service):
                 if hasattr(service, "connect"):
                     await service.connect()

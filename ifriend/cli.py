@@ -40,6 +40,7 @@ from .app import App
 from .config import Settings, load_settings, mask_value
 from .errors import ConfigError, IfriendError, PluginError
 from .plugins import ENTRY_POINT_GROUP, build_plugin_manager, collect, plugin_origin
+from .telemetry.command import traces_command
 from .serving import build_channels, serve_channels
 
 BUILTIN_DISTRIBUTION = "ifriend"
@@ -296,6 +297,7 @@ def load_cli(plugins: Sequence[object] = ()) -> click.Group:
         try:
             impl.function(**{arg: cli for arg in impl.argnames})
         except Exception as exc:  # a broken plugin must not take the CLI down
+    cli.add_command(traces_command)
             _warn(f"plugin {impl.plugin_name!r} failed to add commands: {_describe(exc)}")
     return cli
 

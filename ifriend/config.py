@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from .errors import ConfigError
 
@@ -98,6 +98,8 @@ class TelemetrySettings(_Section):
     file: str = "traces.jsonl"
     capture_content: bool = False
     capture_user_ids: bool = False
+    # Keys the hash of user ids in telemetry: the same on every replica of a deployment.
+    user_id_secret: SecretStr | None = None
 
 
 class PluginSettings(_Section):

@@ -28,6 +28,8 @@ from google.adk.runners import Runner
 from google.adk.sessions.base_session_service import BaseSessionService
 from google.genai import types
 
+from . import telemetry
+
 logger = logging.getLogger(__name__)
 
 RETRIED_ERRORS = (StaleSessionError, AlreadyExistsError)
@@ -75,6 +77,7 @@ class Conversations:
         self.run_config = RunConfig(streaming_mode=mode)
         self._locks = KeyedLocks()
 
+    @telemetry.traced_turn  # the `ifriend.turn` span (or the channel's): ADK's spans nest in it
     async def turn(self, *, user_id: str, session_id: str, text: str) -> AsyncIterator[Reply]:
         """Send `text` from `user_id` to session `session_id`; yield the reply as it grows.
 
@@ -108,6 +111,7 @@ class Conversations:
                         invocation_id,
                         type(exc).__name__,
                     )
+                    telemetry.turn_retried()
                     reply.drop_pending()
                     continue
                 break

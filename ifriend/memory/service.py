@@ -13,7 +13,7 @@ from google.adk.sessions.session import Session
 
 from ..errors import InvalidInputError
 from ..sessions.validation import SessionLimits, validate_id
-from ..telemetry import operation_span
+from .. import telemetry
 from .entries import entry_of_hit, record_of_entry, record_of_event
 from .store import MemoryRecord, MemoryScope, MemoryStore, rank_key
 from .text import query_terms
@@ -72,9 +72,7 @@ class MemoryService(BaseMemoryService):
         session_id: str | None,
         replace: bool,
     ) -> None:
-        with operation_span(
-            f"ifriend.memory.{operation}", **{"ifriend.backend": self.backend}
-        ) as span:
+        with telemetry.operation(f"ifriend.memory.{operation}", backend=self.backend) as span:
             span.set_attribute("ifriend.entries", len(records))
             written = await self.store.add(scope, records, session_id=session_id, replace=replace)
             span.set_attribute("ifriend.written", written)
@@ -133,9 +131,7 @@ class MemoryService(BaseMemoryService):
         scope = self._scope(app_name, user_id)
         if not isinstance(query, str):
             raise InvalidInputError(f"query must be a string, got {type(query).__name__}")
-        with operation_span(
-            "ifriend.memory.search_memory", **{"ifriend.backend": self.backend}
-        ) as span:
+        with telemetry.operation("ifriend.memory.search_memory", backend=self.backend) as span:
             terms = query_terms(query)
             span.set_attribute("ifriend.query_words", len(terms))
             hits = await self.store.search(scope, terms, self.limits.max_results) if terms else []
@@ -152,9 +148,7 @@ class MemoryService(BaseMemoryService):
         if not memory_id:
             return
         validate_id("memory id", memory_id, self.limits.ids)
-        with operation_span(
-            "ifriend.memory.delete_memory", **{"ifriend.backend": self.backend}
-        ) as span:
+        with telemetry.operation("ifriend.memory.delete_memory", backend=self.backend) as span:
             span.set_attribute("ifriend.found", await self.store.delete(scope, memory_id))
 
 

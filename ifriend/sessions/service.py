@@ -7,6 +7,7 @@ import time
 import uuid
 from typing import Any
 
+from google.adk.errors import StaleSessionError
 from google.adk.errors.session_not_found_error import SessionNotFoundError
 from google.adk.events.event import Event
 from google.adk.sessions import _session_util
@@ -20,7 +21,8 @@ from google.adk.sessions.state import State
 from pydantic_core import PydanticSerializationError
 
 from ..errors import InvalidEventError
-from ..telemetry import operation_span
+from .. import telemetry
+from ..telemetry import operation
 from .codec import encode_event
 from .store import (
     AppendOutcome,
@@ -73,7 +75,7 @@ class SessionService(BaseSessionService):
     ) -> Session:
         session_id = (session_id.strip() if session_id else None) or uuid.uuid4().hex
         key = self._key(app_name, user_id, session_id)
-        with operation_span("ifriend.session.create_session", **{"ifriend.backend": self.backend}):
+        with operation("ifriend.session.create_session", backend=self.backend):
             state = dict(state or {})
             validate_state(_persisted(state), self.limits)
             deltas = _session_util.extract_state_delta(state)
@@ -96,18 +98,18 @@ class SessionService(BaseSessionService):
         config: GetSessionConfig | None = None,
     ) -> Session | None:
         key = self._key(app_name, user_id, session_id.strip() if session_id else session_id)
-        with operation_span(
-            "ifriend.session.get_session", **{"ifriend.backend": self.backend}
-        ) as span:
+        with operation("ifriend.session.get_session", backend=self.backend) as op:
             stored = await self.store.load(
                 key,
                 num_recent_events=config.num_recent_events if config else None,
                 after_timestamp=config.after_timestamp if config else None,
             )
             if stored is None:
-                span.set_attribute("ifriend.found", False)
+                op.set_attributes({"ifriend.found": False, "ifriend.outcome": "not_found"})
                 return None
-            span.set_attribute("ifriend.events", len(stored.events))
+            op.set_attribute("ifriend.events", len(stored.events))
+            if "ifriend.events_read" not in op.attributes:  # a tiered store says what it read
+                op.set_attribute("ifriend.events_read", len(stored.events))
             return _to_session(stored)
 
     async def list_sessions(
@@ -116,8 +118,9 @@ class SessionService(BaseSessionService):
         validate_id("app_name", app_name, self.limits)
         if user_id is not None:
             validate_id("user_id", user_id, self.limits)
-        with operation_span("ifriend.session.list_sessions", **{"ifriend.backend": self.backend}):
+        with operation("ifriend.session.list_sessions", backend=self.backend) as op:
             headers = await self.store.list(app_name, user_id)
+            op.set_attribute("ifriend.sessions", len(headers))
             headers.sort(key=lambda h: (h.last_update_time, h.key.user_id, h.key.session_id))
             sessions = [
                 Session.model_construct(
@@ -134,22 +137,20 @@ class SessionService(BaseSessionService):
 
     async def delete_session(self, *, app_name: str, user_id: str, session_id: str) -> None:
         key = self._key(app_name, user_id, session_id.strip() if session_id else session_id)
-        with operation_span("ifriend.session.delete_session", **{"ifriend.backend": self.backend}):
+        with operation("ifriend.session.delete_session", backend=self.backend):
             await self.store.delete(key)
 
     async def get_user_state(self, *, app_name: str, user_id: str) -> dict[str, Any]:
         validate_id("app_name", app_name, self.limits)
         validate_id("user_id", user_id, self.limits)
-        with operation_span("ifriend.session.get_user_state", **{"ifriend.backend": self.backend}):
+        with operation("ifriend.session.get_user_state", backend=self.backend):
             return await self.store.get_user_state(app_name, user_id)
 
     async def append_event(self, session: Session, event: Event) -> Event:
         if event.partial:
             return event
         key = self._key(session.app_name, session.user_id, session.id)
-        with operation_span(
-            "ifriend.session.append_event", **{"ifriend.backend": self.backend}
-        ) as span:
+        with operation("ifriend.session.append_event", backend=self.backend) as op:
             validate_id("event id", event.id, self.limits)
             delta = event.actions.state_delta if event.actions else {}
             stored_delta = _persisted(delta)
@@ -166,9 +167,15 @@ class SessionService(BaseSessionService):
                 user_delta=deltas["user"],
             )
             expected = await self._expected_revision(key, session)
-            result = await self.store.append(key, record, expected=expected)
-            span.set_attribute("ifriend.outcome", result.outcome.value)
+            try:
+                result = await self.store.append(key, record, expected=expected)
+            except StaleSessionError:
+                telemetry.count(telemetry.STALE_WRITES, attributes={"ifriend.backend": self.backend})
+                raise
             applied = result.outcome is AppendOutcome.APPLIED
+            op.set_attributes(
+                {"ifriend.outcome": result.outcome.value, "ifriend.events_written": int(applied)}
+            )
             if applied or all(e.id != event.id for e in session.events):
                 self._commit_event_to_session(session, event)
             # A duplicate (a retry after a lost reply) leaves the copy current only if it

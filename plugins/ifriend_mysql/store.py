@@ -30,6 +30,7 @@ from ifriend.sessions.store import (
     SessionKey,
     StoredSession,
 )
+from ifriend.telemetry import SpanKind, current_span, db_attributes, note, operation_span
 
 from . import failures, schema, statements
 from .settings import MySQLSettings
@@ -72,6 +73,17 @@ class MySQLStore:
         self._timeout = settings.timeout_seconds
         self._driver: Any = None
         self._pool: Any = None
+        target = self.target
+        # A client span per round trip: database semantic conventions, never a statement.
+        self._span_attributes = {
+            **db_attributes(
+                "mysql",
+                address=target.unix_socket or target.host,
+                port=None if target.unix_socket else target.port,
+                namespace=target.database,
+            ),
+            "ifriend.tier": "mysql",
+        }
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -161,6 +173,18 @@ class MySQLStore:
     async def _run(
         self, operation: str, work: Callable[[Any], Awaitable[T]], *, retry: bool = True
     ) -> T:
+        """`_attempt` in the round trip's span (`ifriend.mysql.<operation>`)."""
+        with operation_span(
+            f"ifriend.mysql.{operation}",
+            kind=SpanKind.CLIENT,
+            **self._span_attributes,
+            **{"db.operation.name": operation},
+        ):
+            return await self._attempt(operation, work, retry=retry)
+
+    async def _attempt(
+        self, operation: str, work: Callable[[Any], Awaitable[T]], *, retry: bool = True
+    ) -> T:
         """Run `work(connection)` under the deadline, translating driver failures.
 
         When the connection turns out dead (server restarted, connection killed),
@@ -187,11 +211,13 @@ class MySQLStore:
                         pool.release(conn)
                         if failures.is_connection_lost(exc, driver) and lost_retries:
                             lost_retries -= 1
+                            _retried((1 if retry else 0) - lost_retries + deadlocks)
                             continue
                         if failures.error_code(exc) == failures.DEADLOCK and (
                             deadlocks < DEADLOCK_RETRIES
                         ):
                             deadlocks += 1
+                            _retried((1 if retry else 0) - lost_retries + deadlocks)
                             continue
                         raise
                     pool.release(conn)
@@ -391,6 +417,12 @@ class MySQLStore:
             f"DELETE FROM {self.tables.redis_repairs} WHERE pk IN ({marks})", [int(i) for i in ids]
         )
         await self._batch("clear_repairs", batch)
+
+
+def _retried(times: int) -> None:
+    """Record on the round trip's span, and on its operation, how often it was retried."""
+    current_span().set_attribute("ifriend.retries", times)
+    note({"ifriend.retries": times})
 
 
 def _text(value: bytes | str) -> str:

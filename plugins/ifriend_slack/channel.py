@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import time
 import traceback
 from collections.abc import AsyncIterator, Hashable
 from contextlib import aclosing, asynccontextmanager
@@ -19,17 +20,16 @@ from typing import Any
 
 from cachetools import TTLCache
 from google.adk.sessions.base_session_service import GetSessionConfig
-from opentelemetry import trace
 
+from ifriend import telemetry
 from ifriend.errors import PluginError
 
 from .dedupe import SlackState, build_state
-from .events import Post, parse_post
+from .events import ACKED, RECEIVED, Post, parse_post
 from .replies import ReplyStream
 from .settings import SlackSettings, redact
 
 log = logging.getLogger("ifriend_slack")
-tracer = trace.get_tracer("ifriend.slack")
 
 NEW_SESSION_REPLY = "Started a new conversation. What would you like to talk about?"
 
@@ -147,6 +147,7 @@ class SlackChannel:
 
     async def _on_event(self, body: dict[str, Any], context: Any, request: Any) -> None:
         """bolt's listener for `app_mention` and `message` (already acked)."""
+        ACKED.set(time.monotonic())
         retry = (request.headers.get("x-slack-retry-num") or [None])[0]
         post = parse_post(
             body,
@@ -172,6 +173,9 @@ class SlackChannel:
                     return
                 if not await self.state.claim(post.post_key):
                     log.debug("dropping a post already taken (retry %s)", post.retry_num)
+                    telemetry.count(
+                        telemetry.SLACK_DEDUPLICATED, reason="retry" if post.retry_num else "duplicate"
+                    )
                     return
                 await self._answer(post, client)
             except asyncio.CancelledError:
@@ -233,12 +237,14 @@ class SlackChannel:
             return
         working = Working(client, post, s)
         working.begin()
-        with tracer.start_as_current_span(
-            "slack.turn",
+        with telemetry.turn(
+            "slack",
+            user_id=post.user,
+            start=RECEIVED.get(),
             attributes={"slack.team": post.team, "slack.channel": post.channel, "slack.thread": post.thread_ts or ""},
-            record_exception=False,
-            set_status_on_exception=False,
-        ) as span:
+        ) as turn_span:
+            span = turn_span.span
+            turn_span.acked(ACKED.get())
             try:
                 turn = self.context.app.conversations.turn(
                     user_id=post.user, session_id=session_id, text=post.text
@@ -257,8 +263,7 @@ class SlackChannel:
             except Exception as exc:
                 await stream.abort()
                 trace_id = _trace_id(span)
-                span.set_attribute("error.type", type(exc).__qualname__)
-                span.set_status(trace.Status(trace.StatusCode.ERROR))
+                turn_span.failed(exc)
                 # The exception's type and where it was raised; not its message, which may
                 # quote the conversation.
                 log.error(

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,11 @@ from .formatting import mentions, slack_to_text
 ANSWERABLE_SUBTYPES = frozenset({None, "file_share", "thread_broadcast"})
 NO_TEXT = "(a message without text)"
 NEW_SESSION_WORDS = frozenset({"new", "!new", "/new", "new session", "reset"})
+
+# `time.monotonic()` when the request carrying the event arrived, and when bolt had acked it
+# (set by the transport and the listener; the turn's tasks inherit them).
+RECEIVED: ContextVar[float | None] = ContextVar("ifriend_slack_received", default=None)
+ACKED: ContextVar[float | None] = ContextVar("ifriend_slack_acked", default=None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,8 @@ from slack_bolt.adapter.socket_mode.async_internals import run_async_bolt_app, s
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.response import BoltResponse
 
+from .events import RECEIVED
+
 log = logging.getLogger("ifriend_slack")
 
 UNAUTHORIZED = {"error": "invalid request"}
@@ -76,6 +78,7 @@ class HttpServer:
             await runner.cleanup()
 
     async def handle_event(self, request: web.Request) -> web.Response:
+        RECEIVED.set(time.monotonic())
         if not fresh_timestamp(request.headers.get("X-Slack-Request-Timestamp"), max_age=self.max_age):
             return web.json_response(UNAUTHORIZED, status=401)
         bolt_request = await to_bolt_request(request)
@@ -124,6 +127,7 @@ class SocketModeConnection:
         log.info("Slack Socket Mode connected")
 
     async def handle(self, client: Any, request: Any) -> None:
+        RECEIVED.set(time.monotonic())
         started = time.time()
         response = await run_async_bolt_app(self.bolt, request)
         await send_async_response(client, request, acked_if_unhandled(response), started)

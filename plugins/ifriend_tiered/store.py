@@ -19,8 +19,7 @@ import logging
 import time
 from typing import Any, Protocol
 
-from opentelemetry import trace
-
+from ifriend import telemetry
 from ifriend.errors import BackendUnavailableError
 from ifriend.sessions.codec import decode_events
 from ifriend.sessions.store import (
@@ -70,7 +69,12 @@ class MySQLTier(SessionStore, Protocol):
 
 
 def _note(**attributes: Any) -> None:
-    trace.get_current_span().set_attributes(attributes)
+    telemetry.note(attributes)
+
+
+def _fallback(operation: str) -> None:
+    """An operation served by MySQL alone because Redis is (or just went) away."""
+    telemetry.count(telemetry.REDIS_FALLBACKS, attributes={"ifriend.operation": operation})
 
 
 class TieredStore:
@@ -182,6 +186,7 @@ class TieredStore:
         after_timestamp: float | None = None,
     ) -> StoredSession | None:
         cached = self.cache.get(key)
+        telemetry.count(telemetry.LRU_HITS if cached is not None else telemetry.LRU_MISSES)
         if self._redis_usable():
             try:
                 probe = await self.redis.probe(key, cached.revision if cached else None)
@@ -191,6 +196,7 @@ class TieredStore:
                 await self._redis_answered()
             except BackendUnavailableError as exc:
                 self._redis_failed(exc)
+                _fallback("load")
             else:
                 if (
                     probe.status != "miss"
@@ -213,6 +219,8 @@ class TieredStore:
                         app_state_version=probe.app_state_version,
                         user_state_version=probe.user_state_version,
                     )
+        else:
+            _fallback("load")
         return await self._load_from_mysql(key, num_recent_events, after_timestamp)
 
     def _advance(self, key: SessionKey, cached: CachedSession | None, probe: Any) -> CachedSession:
@@ -261,6 +269,7 @@ class TieredStore:
                 self._redis_failed(exc)
             else:
                 _note(**{"ifriend.rehydrated": True})
+                telemetry.count(telemetry.REHYDRATIONS)
         stored.events = filter_events(stored.events, num_recent_events, after_timestamp)
         stored.payloads = None
         return stored
@@ -295,6 +304,7 @@ class TieredStore:
         user_delta: dict[str, Any],
         created_at: float,
     ) -> StoredSession:
+        _note(**{"ifriend.tier": "mysql"})
         stored = await self.mysql.create(
             key,
             incarnation=incarnation,
@@ -324,15 +334,19 @@ class TieredStore:
                 )
             except BackendUnavailableError as exc:
                 self._redis_failed(exc)
+                _fallback("create")
                 if app_delta or user_delta:
                     await self._mark_for_repair(key)
-        elif app_delta or user_delta:
-            await self._mark_for_repair(key)
+        else:
+            _fallback("create")
+            if app_delta or user_delta:
+                await self._mark_for_repair(key)
         return stored
 
     async def append(
         self, key: SessionKey, record: EventRecord, *, expected: Revision
     ) -> AppendResult:
+        _note(**{"ifriend.tier": "mysql"})
         try:
             result = await self.mysql.append(key, record, expected=expected)
         except BackendUnavailableError:
@@ -366,6 +380,7 @@ class TieredStore:
     async def _mirror(self, key: SessionKey, record: EventRecord, result: AppendResult) -> bool:
         """Copy a committed append into Redis; False if Redis could not be told."""
         if not self._redis_usable():
+            _fallback("append")
             return False
         try:
             await self.redis.mirror_append(key, record, result.revision)
@@ -379,10 +394,12 @@ class TieredStore:
                 )
         except BackendUnavailableError as exc:
             self._redis_failed(exc)
+            _fallback("append")
             return False
         return True
 
     async def delete(self, key: SessionKey) -> None:
+        _note(**{"ifriend.tier": "mysql"})
         await self.mysql.delete(key)
         # The tombstone refuses a reader that loaded the session just before the
         # delete and would hydrate it back into Redis.
@@ -398,6 +415,7 @@ class TieredStore:
                 return
             except BackendUnavailableError as exc:
                 self._redis_failed(exc)
+        _fallback("forget")
         try:
             await self._mark_for_repair(key)
         except BackendUnavailableError:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import textwrap
@@ -268,3 +269,25 @@ async def test_the_prompt_edits_lines_and_keeps_a_history(tmp_path: Path) -> Non
         again = PromptLines(history, input=keys, output=DummyOutput())
         keys.send_text("\x1b[A\r")  # the up arrow recalls the last line from the file
         assert await again.read() == "hello"
+
+
+def test_sigterm_stops_run_while_the_console_waits_for_input(home: Path) -> None:
+    shipped = Path(__file__).resolve().parents[2] / "ifriend.toml"
+    process = subprocess.Popen(
+        [*_script(), "--config", str(shipped), "run"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        cwd=home, env=_environment(home), text=True,
+    )
+    try:
+        process.stdin.write("hello\n")
+        process.stdin.flush()
+        while (line := process.stdout.readline()) and not line.startswith("[ifriend-echo]"):
+            pass
+        assert line.startswith('[ifriend-echo] You said: "hello".')
+        process.send_signal(signal.SIGTERM)  # stdin stays open: the console is still reading
+        out, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 0, err
+    assert "Stopping." in out
+    assert "Traceback" not in err

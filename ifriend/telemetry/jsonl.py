@@ -1,0 +1,202 @@
+"""JSON-lines exporters: one span (or one metric) per line, the file `ifriend traces` reads.
+
+A span line::
+
+    {"type": "span", "name": "ifriend.session.get_session", "trace_id": "<32 hex>",
+     "span_id": "<16 hex>", "parent_id": "<16 hex>" | null, "kind": "INTERNAL",
+     "start_ns": 1700000000000000000, "end_ns": 1700000000000250000,
+     "status": "UNSET" | "OK" | "ERROR", "attributes": {...},
+     "events": [{"name": "ack", "time_ns": ..., "attributes": {...}}],
+     "scope": "ifriend", "service": "ifriend"}
+
+A metric line (written at each metric export, cumulative)::
+
+    {"type": "metric", "time_ns": ..., "name": "ifriend.lru.hits", "unit": "1",
+     "points": [{"attributes": {...}, "value": 42}]}          # a counter
+     "points": [{"attributes": {...}, "count": 9, "sum": 0.01,
+                 "bounds": [...], "buckets": [...]}]}           # a histogram
+
+Lines are appended (several processes may share a file); a batch is one write.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import orjson
+from opentelemetry.sdk.metrics.export import (
+    AggregationTemporality,
+    HistogramDataPoint,
+    MetricExporter,
+    MetricExportResult,
+    MetricsData,
+    NumberDataPoint,
+)
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+
+class _LineFile:
+    """An append-only file opened on first write, shared by the span and metric exporters."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._file: BinaryIO | None = None
+        self._lock = threading.Lock()
+        self._users = 0
+
+    def write(self, lines: list[bytes]) -> None:
+        if not lines:
+            return
+        data = b"".join(lines)
+        with self._lock:
+            if self._file is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._file = open(self.path, "ab")  # noqa: SIM115 - kept open between batches
+            self._file.write(data)
+            self._file.flush()
+
+    def acquire(self) -> _LineFile:
+        with self._lock:
+            self._users += 1
+        return self
+
+    def release(self) -> None:
+        with self._lock:
+            self._users -= 1
+            if self._users <= 0 and self._file is not None:
+                self._file.close()
+                self._file = None
+
+
+def span_record(span: ReadableSpan) -> dict[str, Any]:
+    """One span as the plain data of its JSON line."""
+    context = span.context
+    parent = span.parent
+    resource = span.resource.attributes if span.resource is not None else {}
+    scope = span.instrumentation_scope
+    return {
+        "type": "span",
+        "name": span.name,
+        "trace_id": format(context.trace_id, "032x"),
+        "span_id": format(context.span_id, "016x"),
+        "parent_id": format(parent.span_id, "016x") if parent is not None else None,
+        "kind": span.kind.name,
+        "start_ns": span.start_time,
+        "end_ns": span.end_time,
+        "status": span.status.status_code.name,
+        "attributes": dict(span.attributes or {}),
+        "events": [
+            {"name": e.name, "time_ns": e.timestamp, "attributes": dict(e.attributes or {})}
+            for e in span.events
+        ],
+        "scope": scope.name if scope is not None else None,
+        "service": resource.get("service.name"),
+    }
+
+
+def _dumps(record: dict[str, Any]) -> bytes:
+    return orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS)
+
+
+class JsonLinesSpanExporter(SpanExporter):
+    """Appends each span to `path` as one JSON line."""
+
+    def __init__(self, path: str | os.PathLike[str], *, file: _LineFile | None = None) -> None:
+        self.file = (file or _LineFile(path)).acquire()
+        self.path = self.file.path
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        try:
+            self.file.write([_dumps(span_record(span)) for span in spans])
+        except OSError:
+            return SpanExportResult.FAILURE
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        self.file.release()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+
+class JsonLinesMetricExporter(MetricExporter):
+    """Appends each metric to the same file as JSON lines (cumulative values)."""
+
+    def __init__(self, path: str | os.PathLike[str], *, file: _LineFile | None = None) -> None:
+        super().__init__(
+            preferred_temporality={
+                kind: AggregationTemporality.CUMULATIVE for kind in _instrument_kinds()
+            }
+        )
+        self.file = (file or _LineFile(path)).acquire()
+
+    def export(
+        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
+    ) -> MetricExportResult:
+        lines = []
+        for resource_metrics in metrics_data.resource_metrics:
+            for scope_metrics in resource_metrics.scope_metrics:
+                for metric in scope_metrics.metrics:
+                    points = [_point(p) for p in metric.data.data_points]
+                    if not points:
+                        continue
+                    lines.append(
+                        _dumps(
+                            {
+                                "type": "metric",
+                                "time_ns": max(p.time_unix_nano for p in metric.data.data_points),
+                                "name": metric.name,
+                                "unit": metric.unit,
+                                "points": points,
+                            }
+                        )
+                    )
+        try:
+            self.file.write(lines)
+        except OSError:
+            return MetricExportResult.FAILURE
+        return MetricExportResult.SUCCESS
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        return True
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        self.file.release()
+
+
+def _point(point: Any) -> dict[str, Any]:
+    attributes = dict(point.attributes or {})
+    if isinstance(point, HistogramDataPoint):
+        return {
+            "attributes": attributes,
+            "count": point.count,
+            "sum": point.sum,
+            "bounds": list(point.explicit_bounds),
+            "buckets": list(point.bucket_counts),
+        }
+    if isinstance(point, NumberDataPoint):
+        return {"attributes": attributes, "value": point.value}
+    return {"attributes": attributes}
+
+
+def _instrument_kinds() -> list[type]:
+    from opentelemetry.sdk.metrics import (
+        Counter,
+        Histogram,
+        ObservableCounter,
+        ObservableGauge,
+        ObservableUpDownCounter,
+        UpDownCounter,
+    )
+
+    return [Counter, UpDownCounter, Histogram, ObservableCounter, ObservableUpDownCounter, ObservableGauge]
+
+
+def line_file(path: str | os.PathLike[str]) -> _LineFile:
+    """A file the span and metric exporters can share."""
+    return _LineFile(path)
