@@ -3,6 +3,7 @@
 #   make run            the bot, from ./ifriend.toml
 #   make servers        local Redis + MariaDB on 127.0.0.1 (scripts/servers.sh)
 #   make test           pytest against those servers; extra args: make test PYTEST_ARGS='-k redis -x'
+#   make browser        Debian's chromium (headless), which checks the `ifriend traces --html` page
 #   make bench          the benchmarks under perf/; extra args: BENCH_ARGS=...
 #   make stop-servers   shut the local servers down
 #   make clean          stop servers, remove .venv, .servers and caches
@@ -16,7 +17,7 @@ PYTEST_ARGS ?=
 BENCH_ARGS ?=
 RUN_ARGS ?=
 
-.PHONY: venv run servers test bench stop-servers clean
+.PHONY: venv run servers browser test bench stop-servers clean
 
 venv: $(VENV)/.installed
 
@@ -37,7 +38,14 @@ run: venv
 servers:
 	$(SERVERS) start
 
-test: venv servers
+# apt-get as root when chromium is missing (as scripts/servers.sh does for the servers).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  [ "$$(id -u)" = 0 ] || { echo "chromium is missing; run as root, or: apt-get install chromium" >&2; exit 1; }; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -q && apt-get install -y -q -o DPkg::Lock::Timeout=600 --no-install-recommends chromium; }
+
+test: venv servers browser
 	$(WITH_SERVERS_ENV) && $(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 bench: venv servers

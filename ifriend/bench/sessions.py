@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import math
+import os
+import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -50,6 +52,8 @@ class BenchConfig:
     concurrent_sessions: int = 50
     concurrent_appends: int = 20
     adk_db_max_length: int = 1000
+    telemetry_samples: int = 2000
+    telemetry_rounds: int = 20
 
     @classmethod
     def quick(cls, redis_url: str, mysql_url: str) -> BenchConfig:
@@ -64,6 +68,8 @@ class BenchConfig:
             rounds=2,
             concurrent_sessions=5,
             concurrent_appends=3,
+            telemetry_samples=20,
+            telemetry_rounds=2,
         )
 
 
@@ -300,6 +306,75 @@ async def bench_concurrency(report: Report, targets: list[Target], config: Bench
         report.rates[(figure, name)] = sum(rates) / len(rates)
 
 
+TELEMETRY_ON = "tiered+otel"
+TELEMETRY_SAMPLED = "tiered+otel 10%"
+TELEMETRY_N = 100
+
+
+async def bench_telemetry(report: Report, targets: list[Target], config: BenchConfig, folder: str) -> None:
+    """`tiered` with telemetry off, with the SDK on (batch exporter to a JSON-lines file),
+    and with it on at `sample_ratio = 0.1`, interleaved operation by operation over the
+    same sessions."""
+    from ..config import TelemetrySettings
+    from ..telemetry.setup import build_telemetry
+    from .overhead import install_switch
+
+    tiered = next(t for t in targets if t.name == "tiered")
+    built = [
+        build_telemetry(
+            TelemetrySettings(exporter="jsonl", file=os.path.join(folder, f"{name}.jsonl"), sample_ratio=ratio),
+            env={},
+        )
+        for name, ratio in (("all", 1.0), ("sampled", 0.1))
+    ]
+    switch = install_switch([b for b in built if b is not None])
+    if switch is None:
+        for b in built:
+            b.shutdown(0.1)
+        report.notes.append("telemetry: this process already has OpenTelemetry providers; not measured")
+        return
+    try:
+        appended = await tiered.prefill(10, 5, f"otel-{uuid.uuid4().hex[:6]}")
+        read = await tiered.prefill(TELEMETRY_N, 1, f"otel-get-{uuid.uuid4().hex[:6]}")
+        await _get(tiered, read[0])  # in the LRU from now on
+
+        def mode(m: int, operation: Callable[[int], Awaitable[None]]) -> Callable[[int], Awaitable[None]]:
+            async def run(i: int) -> None:
+                switch.mode = m
+                try:
+                    await operation(i)
+                finally:
+                    switch.mode = 0
+
+            return run
+
+        cycle = itertools.cycle(appended)
+        append = lambda i: tiered.append(next(cycle), 10**7 + i)  # noqa: E731
+        get = lambda i: _get(tiered, read[0])  # noqa: E731
+        for figure, operation in (("append", append), (f"get n={TELEMETRY_N}", get)):
+            runners = {"tiered": mode(0, operation), TELEMETRY_ON: mode(1, operation)}
+            runners[TELEMETRY_SAMPLED] = mode(2, operation)
+            await interleave(
+                report,
+                f"{figure} [telemetry]",
+                runners,
+                samples=config.telemetry_samples,
+                rounds=config.telemetry_rounds,
+            )
+        for b, what in zip(built, ("all spans", "10% sampled")):
+            b.flush()
+            path = b.span_processor.exporter.inner.path  # JsonLinesSpanExporter under the redaction
+            spans = sum(1 for line in open(path, "rb") if line.startswith(b'{"type":"span"'))
+            report.notes.append(
+                f"telemetry ({what}): {spans} spans written to a JSON-lines file, "
+                f"{b.dropped_spans} dropped"
+            )
+    finally:
+        switch.mode = 0
+        for b in built:
+            b.shutdown(1.0)
+
+
 def evaluate(report: Report, config: BenchConfig) -> None:
     lengths = config.lengths
     first, last = lengths[0], lengths[-1]
@@ -333,6 +408,15 @@ def evaluate(report: Report, config: BenchConfig) -> None:
         5.0,
         higher_is_better=True,
     )
+    for figure in ("append", f"get n={TELEMETRY_N}"):
+        name = f"{figure} [telemetry]"
+        for target, how in ((TELEMETRY_ON, "every span"), (TELEMETRY_SAMPLED, "sample_ratio 0.1")):
+            if (name, target) in report.samples:
+                report.check(
+                    f"tiered {figure} p50, telemetry on / off (SDK, batch to a file, {how})",
+                    report.p50(name, target) / report.p50(name, "tiered"),
+                    1.10,
+                )
 
 
 async def run(config: BenchConfig, *, progress: Callable[[str], None] = lambda _: None) -> Report:
@@ -352,5 +436,8 @@ async def run(config: BenchConfig, *, progress: Callable[[str], None] = lambda _
         await bench_recent(report, targets, config)
         progress("concurrency")
         await bench_concurrency(report, targets, config)
+        progress("telemetry overhead")
+        with tempfile.TemporaryDirectory(prefix="ifriend-bench-otel-") as folder:
+            await bench_telemetry(report, targets, config, folder)
     evaluate(report, config)
     return report

@@ -128,14 +128,17 @@ class Operation:
     """One session or memory operation in flight: its span and what the metric needs.
 
     Use as `with operation(...) as op:`; `op.set_attribute(...)` and `note(...)` add
-    to the span; the tier and outcome also label the duration metric.
+    to the span; the tier and outcome also label the duration metric. Attributes added
+    during the operation reach the span in one call when it ends (the SDK takes a lock
+    and validates the value on every call, so one call costs much less than several).
     """
 
-    __slots__ = ("name", "span", "attributes", "_start", "_token", "_context_token")
+    __slots__ = ("name", "span", "attributes", "_added", "_start", "_token", "_context_token")
 
     def __init__(self, name: str, attributes: dict[str, Any]) -> None:
         self.name = name
         self.attributes = attributes
+        self._added: dict[str, Any] = {}
         self.span: Span = trace.INVALID_SPAN
 
     def __enter__(self) -> Operation:
@@ -155,31 +158,29 @@ class Operation:
         _current.reset(self._token)
         otel_context.detach(self._context_token)
         attributes = self.attributes
+        added = self._added
         span = self.span
-        labels = {
-            OPERATION: self.name,
-            BACKEND: attributes.get(BACKEND, ""),
-            TIER: attributes.get(TIER) or attributes.get(BACKEND, ""),
-        }
+        backend = attributes.get(BACKEND, "")
+        labels = {OPERATION: self.name, BACKEND: backend, TIER: attributes.get(TIER) or backend}
         if exc_type is not None:
             error = exc_type.__qualname__
-            span.set_attribute(ERROR_TYPE, error)
-            span.set_attribute(OUTCOME, "error")
+            added[ERROR_TYPE] = labels[ERROR_TYPE] = error
+            added[OUTCOME] = labels[OUTCOME] = "error"
             span.set_status(Status(StatusCode.ERROR))
-            labels[OUTCOME] = "error"
-            labels[ERROR_TYPE] = error
         else:
             labels[OUTCOME] = attributes.get(OUTCOME, "ok")
+        if added:
+            span.set_attributes(added)
         span.end()
         _duration.record(elapsed, labels)
 
     def set_attribute(self, key: str, value: Any) -> None:
         self.attributes[key] = value
-        self.span.set_attribute(key, value)
+        self._added[key] = value
 
     def set_attributes(self, attributes: Mapping[str, Any]) -> None:
         self.attributes.update(attributes)
-        self.span.set_attributes(attributes)
+        self._added.update(attributes)
 
 
 def operation(name: str, *, backend: str, **attributes: Any) -> Operation:
@@ -206,25 +207,43 @@ def current_operation() -> Operation | None:
     return _current.get()
 
 
-@contextmanager
-def operation_span(
-    name: str, *, kind: SpanKind = SpanKind.INTERNAL, **attributes: Any
-) -> Iterator[Span]:
-    """A plain span named `name` whose failures record only the error type, never its text.
+class _PlainSpan:
+    """The context manager `operation_span` returns (lighter than a generator-based one)."""
+
+    __slots__ = ("name", "kind", "attributes", "span", "_context_token")
+
+    def __init__(self, name: str, kind: SpanKind, attributes: dict[str, Any]) -> None:
+        self.name, self.kind, self.attributes = name, kind, attributes
+
+    def __enter__(self) -> Span:
+        self.span = span = tracer.start_span(
+            self.name,
+            kind=self.kind,
+            attributes=self.attributes,
+            record_exception=False,
+            set_status_on_exception=False,
+        )
+        self._context_token = otel_context.attach(trace.set_span_in_context(span))
+        return span
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        otel_context.detach(self._context_token)
+        span = self.span
+        if exc_type is not None:
+            span.set_attribute(ERROR_TYPE, exc_type.__qualname__)
+            span.set_status(Status(StatusCode.ERROR))
+        span.end()
+
+
+def operation_span(name: str, *, kind: SpanKind = SpanKind.INTERNAL, **attributes: Any) -> _PlainSpan:
+    """A plain span named `name` (current inside `with`) whose failures record only the
+    error type, never its text.
 
     For one round trip to a database: pass the semantic-convention attributes
     (`db.system`, `db.operation.name`, `server.address`, `server.port`) and
     `kind=SpanKind.CLIENT`, never a statement or its values.
     """
-    with tracer.start_as_current_span(
-        name, kind=kind, attributes=attributes, record_exception=False, set_status_on_exception=False
-    ) as span:
-        try:
-            yield span
-        except BaseException as exc:
-            span.set_attribute(ERROR_TYPE, type(exc).__qualname__)
-            span.set_status(Status(StatusCode.ERROR))
-            raise
+    return _PlainSpan(name, kind, attributes)
 
 
 def db_attributes(
