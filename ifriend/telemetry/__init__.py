@@ -431,6 +431,18 @@ def current_turn() -> Turn | None:
     return _turn.get()
 
 
+def turn_failed(exc: BaseException) -> None:
+    """Mark the turn in flight failed by `exc`, which the channel handled (an apology was
+    shown): its span records the error type, and the trace id is logged with it."""
+    current = _turn.get()
+    if current is None:
+        return
+    current.failed(exc)
+    logger.error(
+        "%s turn failed: %s (trace_id=%s)", current.channel, type(exc).__qualname__, current.trace_id or "-"
+    )
+
+
 def turn_retried() -> None:
     """Count a re-run of the turn in flight (it lost a race with another writer)."""
     current = _turn.get()
@@ -483,6 +495,7 @@ __all__ = [
     "operation",
     "operation_span",
     "traced_turn",
+    "turn_failed",
     "turn_retried",
     "privacy",
     "set_privacy",

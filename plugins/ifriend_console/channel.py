@@ -9,6 +9,7 @@ from contextlib import aclosing
 
 import click
 
+from ifriend import telemetry
 from ifriend.agent import describe_agent
 from ifriend.app import ChannelContext
 from ifriend.conversations import Conversations
@@ -97,6 +98,10 @@ class ConsoleChannel:
 
     async def turn(self, text: str) -> None:
         """Run one turn and print its reply as it grows; a failure prints an apology."""
+        with telemetry.turn("console", user_id=self.user_id):  # ADK's and the session spans nest in it
+            await self._turn(text)
+
+    async def _turn(self, text: str) -> None:
         assert self.session_id is not None
         shown = ""
         try:
@@ -109,6 +114,7 @@ class ConsoleChannel:
                         self._write("\n" + reply.text)
                     shown = reply.text
         except Exception as exc:
+            telemetry.turn_failed(exc)
             logger.error("the console turn failed", exc_info=True)
             self._write("\n" if shown else "")
             self._say(f"Sorry, something went wrong ({type(exc).__name__}); the details are logged.")

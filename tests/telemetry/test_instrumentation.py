@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+from types import SimpleNamespace
 
 import pytest
 from google.adk.agents.base_agent import BaseAgent
@@ -253,3 +254,24 @@ def test_note_outside_an_operation_goes_to_the_current_span(spans):
         telemetry.note({"ifriend.tier": "redis"}, **{"ifriend.rehydrated": True})
     span = last_span(spans, "outer")
     assert span.attributes["ifriend.tier"] == "redis" and span.attributes["ifriend.rehydrated"]
+
+
+async def test_a_console_turn_is_labelled_and_a_handled_failure_still_counts(spans, caplog, metric_points):
+    from ifriend_console.channel import ConsoleChannel
+
+    caplog.set_level(logging.ERROR)
+    async with App() as app:
+        written: list[str] = []
+        console = object.__new__(ConsoleChannel)  # just what turn() needs
+        console.context, console.user_id, console.session_id = SimpleNamespace(app=app), "U1", "c"
+        console._write = written.append
+        console._say = written.append
+        await console.turn("hello")
+        app.conversations.runner.agent = ExplodingAgent(name="exploding")
+        await console.turn("hello again")
+    ok, failed = [s for s in spans.get_finished_spans() if s.name == "ifriend.turn"]
+    assert ok.attributes["ifriend.channel"] == failed.attributes["ifriend.channel"] == "console"
+    assert failed.attributes["error.type"] == "RuntimeError"
+    trace_id = format(failed.context.trace_id, "032x")
+    assert any(f"trace_id={trace_id}" in r.getMessage() for r in caplog.records)
+    assert metric_points.total(telemetry.TURN_DURATION, ifriend__channel="console", ifriend__outcome="error") == 1
