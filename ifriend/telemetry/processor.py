@@ -45,6 +45,8 @@ class BoundedBatchSpanProcessor(SpanProcessor):
         self.shutdown_timeout_millis = shutdown_timeout_millis
         self.dropped = 0
         self.exported = 0
+        # None until the first export; False while the exporter fails (collector away).
+        self.healthy: bool | None = None
         self._on_drop = on_drop
         self._warned = False
         self._queue: collections.deque[ReadableSpan] = collections.deque()
@@ -108,8 +110,10 @@ class BoundedBatchSpanProcessor(SpanProcessor):
                 result = self.exporter.export(batch)
             except Exception:  # an exporter bug must not kill the worker
                 logger.exception("telemetry: exporting %d spans failed", len(batch))
+                self.healthy = False
             else:
-                if result is SpanExportResult.SUCCESS:
+                self.healthy = result is SpanExportResult.SUCCESS
+                if self.healthy:
                     self.exported += len(batch)
             finally:
                 detach(token)
@@ -117,13 +121,18 @@ class BoundedBatchSpanProcessor(SpanProcessor):
     # -- flush and shutdown ----------------------------------------------------------------
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
-        """Export what is queued; False if that took longer than `timeout_millis`."""
+        """Export what is queued; False if that took longer than `timeout_millis`.
+
+        While the exporter fails (the collector is away), the export is started but not
+        waited for: the caller would only wait for its timeout."""
         if self._shutdown or not self._worker.is_alive():
             return not self._queue
         done = threading.Event()
         with self._lock:
             self._flush_requests.append(done)
         self._wake.set()
+        if self.healthy is False:
+            return False
         return done.wait(timeout_millis / 1000)
 
     def shutdown(self, timeout_millis: int | None = None) -> None:
@@ -133,6 +142,8 @@ class BoundedBatchSpanProcessor(SpanProcessor):
             return
         if timeout_millis is None:
             timeout_millis = self.shutdown_timeout_millis
+        if self.healthy is False:
+            timeout_millis = min(timeout_millis, 500)  # one last try, not a long wait
         deadline = time.monotonic() + timeout_millis / 1000
         self._shutdown = True
         self._wake.set()

@@ -26,11 +26,13 @@ configure OTLP (the environment beats the file), `OTEL_BSP_*` size the span queu
 from __future__ import annotations
 
 import asyncio
+import atexit
 import hashlib
 import logging
 import os
 import sys
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -81,10 +83,20 @@ class Telemetry:
     span_processor: BoundedBatchSpanProcessor
     description: str
 
+    _closed: bool = False
+
+    @property
+    def collector_away(self) -> bool:
+        """The last span export failed (metrics go to the same place)."""
+        return self.span_processor.healthy is False
+
     def flush(self, timeout: float = FLUSH_SECONDS) -> bool:
-        """Export what is queued (spans, then current metric values); False on timeout."""
+        """Export what is queued (spans, then current metric values); False on timeout.
+        While the collector is away, the spans' export is started but not waited for."""
         millis = int(timeout * 1000)
         spans = self.tracer_provider.force_flush(millis)
+        if self.collector_away:
+            return False
         try:
             values = self.meter_provider.force_flush(millis)
         except Exception:  # a metric exporter's failure is logged by the SDK
@@ -92,6 +104,13 @@ class Telemetry:
         return bool(spans and values)
 
     def shutdown(self, timeout: float = SHUTDOWN_MILLIS / 1000) -> None:
+        """Export what is left and stop; bounded by `timeout` (half a second while the
+        collector is away). Called at process exit for the installed telemetry."""
+        if self._closed:
+            return
+        self._closed = True
+        if self.collector_away:
+            timeout = min(timeout, 0.5)
         self.span_processor.shutdown(int(timeout * 1000))
         self.tracer_provider.shutdown()
         self.meter_provider.shutdown(timeout_millis=timeout * 1000)
@@ -121,7 +140,10 @@ def build_telemetry(
     span_exporter, metric_reader, description = _exporters(settings, env, protocol_from_file)
     if not settings.capture_content:
         span_exporter = RedactingSpanExporter(span_exporter)
-    meter_provider = MeterProvider(resource=resource, metric_readers=[metric_reader, *metric_readers])
+    # Shut down by `install` at process exit (bounded), not by the SDK's own atexit hooks.
+    meter_provider = MeterProvider(
+        resource=resource, metric_readers=[metric_reader, *metric_readers], shutdown_on_exit=False
+    )
     dropped = meter_provider.get_meter("ifriend.telemetry").create_counter(
         SPANS_DROPPED, unit="1", description="Spans dropped because the export queue was full"
     )
@@ -133,7 +155,9 @@ def build_telemetry(
         on_drop=dropped.add,
         shutdown_timeout_millis=SHUTDOWN_MILLIS,
     )
-    tracer_provider = TracerProvider(sampler=sampler(settings.sample_ratio), resource=resource)
+    tracer_provider = TracerProvider(
+        sampler=sampler(settings.sample_ratio), resource=resource, shutdown_on_exit=False
+    )
     tracer_provider.add_span_processor(processor)
     return Telemetry(settings, tracer_provider, meter_provider, processor, description)
 
@@ -228,9 +252,34 @@ def _otlp(
             key="telemetry.exporter",
             value="otlp",
         ) from None
+    _quiet(type(spans).__module__, type(values).__module__, "opentelemetry.exporter.otlp.proto.grpc.exporter")
     target = traces_env or base or "the OTLP default endpoint"
     reader = PeriodicExportingMetricReader(values, export_interval_millis=interval)
     return spans, reader, f"OTLP {protocol} to {target}"
+
+
+class _OncePerMinute(logging.Filter):
+    """Lets each kind of message of a logger through at most once a minute: an exporter
+    whose collector is away logs every batch and every retry."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._last: dict[object, float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        now = time.monotonic()
+        key = record.msg
+        if now - self._last.get(key, float("-inf")) < 60.0:
+            return False
+        self._last[key] = now
+        return True
+
+
+def _quiet(*logger_names: str) -> None:
+    for name in logger_names:
+        found = logging.getLogger(name)
+        if not any(isinstance(f, _OncePerMinute) for f in found.filters):
+            found.addFilter(_OncePerMinute())
 
 
 def signal_url(base: str, signal: str) -> str:
@@ -284,6 +333,7 @@ def install(telemetry: Telemetry) -> bool:
         if not _meter_provider_is_set():
             metrics.set_meter_provider(telemetry.meter_provider)
         _installed = telemetry
+        atexit.register(telemetry.shutdown)
         return True
 
 

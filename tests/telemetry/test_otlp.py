@@ -221,3 +221,46 @@ async def test_an_unreachable_collector_never_holds_up_an_operation(monkeypatch,
     assert built.dropped_spans >= done_on - 80
     warnings = [r for r in caplog.records if "span export queue is full" in r.getMessage()]
     assert len(warnings) == 1
+
+
+def test_while_the_collector_is_away_flush_and_shutdown_do_not_wait_for_it():
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SpanExportResult
+
+    from ifriend.telemetry.processor import BoundedBatchSpanProcessor
+
+    gate = threading.Event()
+
+    class Away(SpanExporter):
+        calls = 0
+
+        def export(self, spans):
+            Away.calls += 1
+            if Away.calls > 1:
+                gate.wait()  # this export hangs, as one to a black hole does
+            return SpanExportResult.FAILURE
+
+        def shutdown(self):
+            pass
+
+    processor = BoundedBatchSpanProcessor(Away(), schedule_delay_millis=60_000)
+    provider = TracerProvider(shutdown_on_exit=False)
+    provider.add_span_processor(processor)
+    tracer = provider.get_tracer("t")
+    try:
+        tracer.start_span("first").end()
+        assert processor.force_flush(10_000) is True  # the first export is waited for: it fails
+        assert processor.healthy is False
+        tracer.start_span("second").end()
+
+        def flush_then_shutdown() -> None:
+            assert processor.force_flush(600_000) is False  # started, not waited for
+            processor.shutdown(600_000)  # half a second at most while the collector is away
+
+        worker = threading.Thread(target=flush_then_shutdown)
+        worker.start()
+        worker.join(30)  # a liveness bound, far above the half second
+        assert not worker.is_alive()
+        assert Away.calls == 2
+    finally:
+        gate.set()
