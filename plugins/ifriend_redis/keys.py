@@ -7,13 +7,18 @@ in an id cannot end a hash tag, split a key or make two id triples collide.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import quote
 
 from ifriend.sessions.store import SessionKey
 
 
+@lru_cache(maxsize=8192)
 def _q(value: str) -> str:
     return quote(value, safe="")
+
+
+_SESSIONS_CACHED = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,10 +38,17 @@ class Keys:
 
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
+        self._sessions: dict[SessionKey, SessionKeys] = {}  # built on every call otherwise
+        self._lease = f"{prefix}:lease"
 
     def session(self, key: SessionKey) -> SessionKeys:
-        tag = f"{self.prefix}:{{s|{_q(key.app_name)}|{_q(key.user_id)}|{_q(key.session_id)}}}"
-        return SessionKeys(f"{tag}:meta", f"{tag}:log", f"{tag}:ids")
+        keys = self._sessions.get(key)
+        if keys is None:
+            if len(self._sessions) >= _SESSIONS_CACHED:
+                self._sessions.clear()
+            tag = f"{self.prefix}:{{s|{_q(key.app_name)}|{_q(key.user_id)}|{_q(key.session_id)}}}"
+            keys = self._sessions[key] = SessionKeys(f"{tag}:meta", f"{tag}:log", f"{tag}:ids")
+        return keys
 
     def app_state(self, app_name: str) -> str:
         return f"{self.prefix}:{{a|{_q(app_name)}}}:state"
@@ -58,7 +70,7 @@ class Keys:
 
     @property
     def lease(self) -> str:
-        return f"{self.prefix}:lease"
+        return self._lease
 
 
 def op_id_for_event(key: SessionKey, event_id: str) -> str:

@@ -29,6 +29,8 @@ from ifriend.sessions.store import (
 
 from .client import Op, RedisClient
 from .fields import (
+    as_hash,
+    delete,
     hgetall,
     hlen,
     llen,
@@ -87,7 +89,7 @@ class RedisStore(TierOps):
 
     async def ping(self) -> None:
         async with self.client.bounded("ping"):
-            await self.client.redis.ping()
+            await self.client.execute([("PING",)])
 
     # -- the SessionStore contract --------------------------------------------------
 
@@ -230,7 +232,7 @@ class RedisStore(TierOps):
         sk = self.keys.session(key)
         index = self.keys.sessions(key.app_name, key.user_id)
         async with self.client.bounded("delete"):
-            await self.client.execute([lambda p: p.delete(*sk.all()), zrem(index, key.session_id)])
+            await self.client.execute([delete(*sk.all()), zrem(index, key.session_id)])
 
     async def list(self, app_name: str, user_id: str | None) -> list[SessionHeader]:
         """Sessions found through the index ZSETs, O(sessions listed), no SCAN.
@@ -289,7 +291,7 @@ class RedisStore(TierOps):
         headers: list[SessionHeader] = []
         for i, (skey, score) in enumerate(candidates):
             meta_hash, log_len, ids_len = results[3 * i : 3 * i + 3]
-            meta = meta_from_hash(meta_hash)
+            meta = meta_from_hash(as_hash(meta_hash))
             if meta is None or not meta.revision.version == log_len == ids_len:
                 if self._expired(score):
                     cleanup.append(
@@ -309,7 +311,7 @@ class RedisStore(TierOps):
 
     async def get_user_state(self, app_name: str, user_id: str) -> dict[str, Any]:
         async with self.client.bounded("get_user_state"):
-            raw = await self.client.redis.hgetall(self.keys.user_state(app_name, user_id))
+            (raw,) = await self.client.execute([hgetall(self.keys.user_state(app_name, user_id))])
         return scope_state(raw)[0]
 
     # -- helpers ---------------------------------------------------------------------
@@ -335,8 +337,8 @@ class RedisStore(TierOps):
         sessions = self.keys.sessions(key.app_name, key.user_id)
         users = self.keys.users(key.app_name)
         return [
-            lambda p: p.zadd(users, {key.user_id: score}, gt=True),
-            lambda p: p.zadd(sessions, {key.session_id: score}, gt=True),
+            ("ZADD", users, "GT", score, key.user_id),
+            ("ZADD", sessions, "GT", score, key.session_id),
             *self._index_ttl_ops(key),
         ]
 
@@ -344,10 +346,7 @@ class RedisStore(TierOps):
         """The index lives as long as the last session written or read through it."""
         sessions = self.keys.sessions(key.app_name, key.user_id)
         users = self.keys.users(key.app_name)
-        return [
-            lambda p: p.expire(users, self._ttl),
-            lambda p: p.expire(sessions, self._ttl),
-        ]
+        return [("EXPIRE", users, self._ttl), ("EXPIRE", sessions, self._ttl)]
 
     def _scope_ops(
         self, key: SessionKey, op_id: str, app_delta: dict[str, Any], user_delta: dict[str, Any]

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from ifriend.sessions.store import EventRecord, Revision, SessionKey, StoredSession
 
 from .client import Op
-from .fields import hgetall, meta_from_flat, scope_state, state_pairs
+from .fields import delete, exists, hgetall, meta_from_flat, scope_state, state_pairs
 
 if TYPE_CHECKING:
     from .client import RedisClient
@@ -64,31 +64,32 @@ class TierOps:
             self.client.evalsha("probe", sk.all(), args),
             hgetall(self.keys.app_state(key.app_name)),
             hgetall(self.keys.user_state(key.app_name, key.user_id)),
-            lambda p: p.exists(self.keys.lease),
+            exists(self.keys.lease),
         ]
         async with self.client.bounded("probe") as span:
             session, app_hash, user_hash, lease = await self.client.execute(ops)
-            span.set_attribute("ifriend.outcome", session[0].decode())
+            status = session[0].decode()
+            span.set_attribute("ifriend.outcome", status)
         app_state, app_version = scope_state(app_hash)
         user_state, user_version = scope_state(user_hash)
-        probe = Probe(
-            status="miss",
-            revision=None,
-            last_update_time=0.0,
+        if status == "miss":
+            revision, last_update_time, state, tail = None, 0.0, {}, []
+        else:
+            meta = meta_from_flat(session[1])
+            revision, last_update_time, state = meta.revision, meta.ts, meta.state
+            tail = session[2]
+        return Probe(
+            status=status,  # type: ignore[arg-type]
+            revision=revision,
+            last_update_time=last_update_time,
+            state=state,
             app_state=app_state,
             app_state_version=app_version,
             user_state=user_state,
             user_state_version=user_version,
+            tail=tail,
             lease=bool(lease),
         )
-        if session[0] != b"miss":
-            meta = meta_from_flat(session[1])
-            probe.status = session[0].decode()  # type: ignore[assignment]
-            probe.revision = meta.revision
-            probe.last_update_time = meta.ts
-            probe.state = meta.state
-            probe.tail = list(session[2])
-        return probe
 
     async def hydrate(self, stored: StoredSession) -> bool:
         """Copy a whole session read from the durable tier; False if refused.
@@ -163,7 +164,7 @@ class TierOps:
         """Drop the session's keys; with `floor`, leave a tombstone refusing older hydrates."""
         sk = self.keys.session(key)
         if floor is None:
-            op: Op = lambda p: p.delete(*sk.all())  # noqa: E731
+            op: Op = delete(*sk.all())
         else:
             op = self.client.evalsha("tombstone", sk.all(), [floor, self._ttl])
         async with self.client.bounded("invalidate"):
@@ -172,7 +173,7 @@ class TierOps:
     async def invalidate_scope_state(self, app_name: str, user_id: str | None) -> None:
         """Drop the app (user_id None) or user state hash."""
         async with self.client.bounded("invalidate_scope_state"):
-            await self.client.redis.delete(self.keys.scope_state(app_name, user_id))
+            await self.client.execute([delete(self.keys.scope_state(app_name, user_id))])
 
     async def renew_lease(self, lease_ms: int, *, grant: bool = False) -> bool:
         """Extend the outage lease to `lease_ms` from now, as this client's clock says.
@@ -184,10 +185,11 @@ class TierOps:
         """
         async with self.client.bounded("renew_lease"):
             deadline = int(time.time() * 1000) + lease_ms
-            return bool(
-                await self.client.redis.set(self.keys.lease, b"1", pxat=deadline, xx=not grant)
-            )
+            command = ("SET", self.keys.lease, b"1", "PXAT", deadline)
+            (reply,) = await self.client.execute([(*command, "XX") if not grant else command])
+            return reply is not None
 
     async def lease_present(self) -> bool:
         async with self.client.bounded("lease_present"):
-            return bool(await self.client.redis.exists(self.keys.lease))
+            (found,) = await self.client.execute([exists(self.keys.lease)])
+            return bool(found)

@@ -80,24 +80,23 @@ def key() -> SessionKey:
 
 @pytest.fixture
 def command_log(monkeypatch: pytest.MonkeyPatch) -> Iterator[CommandLog]:
-    """Counts what redis-py sends, at the connection (no MONITOR on a shared server)."""
+    """Counts what the client sends, read back from the bytes on their way to the socket
+    (no MONITOR on a shared server): one round trip per send, every command in it."""
+    import hiredis
     from redis.asyncio.connection import AbstractConnection
 
     log = CommandLog()
-    pack_command = AbstractConnection.pack_command
     send_packed = AbstractConnection.send_packed_command
-
-    def counting_pack(self: Any, *args: Any) -> Any:
-        if log.recording:
-            name = args[0].decode() if isinstance(args[0], bytes) else str(args[0])
-            log.commands.append(name.upper())
-        return pack_command(self, *args)
 
     async def counting_send(self: Any, command: Any, check_health: bool = True) -> None:
         if log.recording:
             log.round_trips += 1
+            data = command.encode() if isinstance(command, str) else command
+            reader = hiredis.Reader()
+            reader.feed(data if isinstance(data, bytes) else b"".join(data))
+            while (sent := reader.gets()) is not False:
+                log.commands.append(sent[0].decode().upper())
         await send_packed(self, command, check_health)
 
-    monkeypatch.setattr(AbstractConnection, "pack_command", counting_pack)
     monkeypatch.setattr(AbstractConnection, "send_packed_command", counting_send)
     yield log

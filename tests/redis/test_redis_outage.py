@@ -6,8 +6,10 @@ never the shared one.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
+from typing import Any
 
 import pytest
 from redis_helpers import make_record
@@ -96,14 +98,116 @@ async def test_a_connection_killed_by_the_server_is_replaced_by_the_single_retry
     await store.create(
         key, incarnation="inc", state={}, app_delta={}, user_delta={}, created_at=1.0
     )
-    r = store.client.redis
-    own_id = await r.client_id()  # the only pooled connection now
+    own_id = await _client_id(store)  # the only connection of the store's calls now
     killer = RedisStore(store.settings)
     try:
         await killer.client.redis.client_kill_filter(_id=own_id)
     finally:
         await killer.close()
     assert (await store.load(key)).revision == Revision("inc", 0)
+    assert await _client_id(store) != own_id
+
+
+async def test_a_dead_connection_found_only_by_sending_is_replaced_once(
+    store, key, command_log, monkeypatch
+):
+    """The EOF not yet seen when the call starts: the send or the read fails, one re-send."""
+    from redis.asyncio.connection import AbstractConnection
+
+    await store.create(
+        key, incarnation="inc", state={}, app_delta={}, user_delta={}, created_at=1.0
+    )
+    own_id = await _client_id(store)
+    killer = RedisStore(store.settings)
+    try:
+        await killer.client.redis.client_kill_filter(_id=own_id)
+    finally:
+        await killer.close()
+
+    async def unaware(self: Any) -> bool:
+        return False
+
+    monkeypatch.setattr(AbstractConnection, "can_read", unaware)
+    command_log.recording = True
+    assert (await store.load(key)).revision == Revision("inc", 0)
+    command_log.recording = False
+    assert command_log.commands.count("EVALSHA") == 2  # sent on the dead one, then once more
+    assert await _client_id(store) != own_id
+
+
+@pytest.mark.parametrize("interruption", ["deadline", "cancellation"])
+async def test_an_interrupted_exchange_never_leaves_its_reply_to_the_next_call(
+    make_store, interruption
+):
+    """A call cut while its reply is pending: its connection is closed, never reused.
+
+    BLPOP keeps the reply pending on the server. Reused, the connection would make
+    the next call wait behind it (or read its reply); closed, the server drops the
+    BLPOP, so a later push stays in the list.
+    """
+    store = await make_store(max_connections=1, timeout_seconds=0.3)
+    blocked = f"{store.keys.prefix}:blocked"
+    own_id = await _client_id(store)
+
+    async def blpop() -> None:
+        async with store.client.bounded("blpop"):
+            await store.client.execute([("BLPOP", blocked, 5)])
+
+    if interruption == "deadline":
+        with pytest.raises(BackendTimeoutError):
+            await blpop()
+    else:
+        task = asyncio.create_task(blpop())
+        await asyncio.sleep(0.1)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    async with store.client.bounded("echo"):
+        assert await store.client.execute([("ECHO", "mine")]) == [b"mine"]
+    assert await _client_id(store) != own_id
+    async with store.client.bounded("push"):
+        await store.client.execute([("RPUSH", blocked, "theirs")])
+        assert await store.client.execute([("LLEN", blocked)]) == [1]
+
+
+async def test_a_deadline_on_a_paused_server_cuts_the_connection(private_redis, key):
+    store = RedisStore(
+        RedisSettings(url=private_redis.url, timeout_seconds=0.3, max_connections=1)
+    )
+    try:
+        created = await store.create(
+            key, incarnation="inc", state={}, app_delta={}, user_delta={}, created_at=1.0
+        )
+        own_id = await _client_id(store)
+        private_redis.pause()
+        try:
+            with pytest.raises(BackendTimeoutError):
+                await store.probe(key, created.revision)
+        finally:
+            private_redis.resume()
+        # the next calls get their own replies, on a new connection
+        async with store.client.bounded("echo"):
+            assert await store.client.execute([("ECHO", "mine")]) == [b"mine"]
+        assert await _client_id(store) != own_id
+        assert (await store.probe(key, created.revision)).status == "current"
+    finally:
+        await store.close()
+
+
+async def test_callers_beyond_max_connections_wait_for_a_connection(make_store, key):
+    store = await make_store(max_connections=2)
+    await store.create(
+        key, incarnation="inc", state={}, app_delta={}, user_delta={}, created_at=1.0
+    )
+    loads = await asyncio.gather(*(store.load(key) for _ in range(20)))
+    assert all(s.revision == Revision("inc", 0) for s in loads)
+    assert store.client._connections.size == 2
+
+
+async def _client_id(store: RedisStore) -> int:
+    async with store.client.bounded("client_id"):
+        (own_id,) = await store.client.execute([("CLIENT", "ID")])
+    return own_id
 
 
 async def test_a_server_side_failure_is_unavailable_and_names_no_data(store, key):

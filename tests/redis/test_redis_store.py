@@ -231,6 +231,7 @@ async def test_append_cost_does_not_depend_on_session_length(
         revisions[k] = result.revision
     assert seen[short] == seen[long]
     assert seen[short][0] == 1
+    assert seen[short][1].count("EVALSHA") == 1  # the log sees what is sent
     assert "LRANGE" not in seen[short][1]
     # with app/user deltas: one more round trip, still independent of length
     for k in (short, long):
