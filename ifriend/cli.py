@@ -263,6 +263,7 @@ def create_cli() -> click.Group:
         report.write(path)
         click.echo(f"wrote {path}")
 
+    cli.add_command(traces_command)
     return cli
 
 
@@ -297,7 +298,6 @@ def load_cli(plugins: Sequence[object] = ()) -> click.Group:
         try:
             impl.function(**{arg: cli for arg in impl.argnames})
         except Exception as exc:  # a broken plugin must not take the CLI down
-    cli.add_command(traces_command)
             _warn(f"plugin {impl.plugin_name!r} failed to add commands: {_describe(exc)}")
     return cli
 
