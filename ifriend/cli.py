@@ -220,6 +220,40 @@ def create_cli() -> click.Group:
         report.write(path)
         click.echo(f"wrote {path}")
 
+    @bench_group.command("memory")
+    @click.option("--redis-url", envvar="IFRIEND_TEST_REDIS_URL", required=True,
+                  help="Redis to use [env IFRIEND_TEST_REDIS_URL].")
+    @click.option("--mysql-url", envvar="IFRIEND_TEST_MYSQL_URL", required=True,
+                  help="MariaDB/MySQL to use [env IFRIEND_TEST_MYSQL_URL].")
+    @click.option("--entries", type=click.IntRange(min=1), default=10_000, show_default=True,
+                  help="Memories of the user whose searches are timed.")
+    @click.option("--quick", is_flag=True, help="A tiny run that exercises every figure.")
+    @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
+                  help="Where to write the JSON report (default perf/results/memory-TIME.json).")
+    def bench_memory_command(
+        redis_url: str, mysql_url: str, entries: int, quick: bool, json_path: str | None
+    ) -> None:
+        """Memory backends vs ADK's InMemoryMemoryService: add and search, p50/p99."""
+        from pathlib import Path
+
+        from .bench import memory as bench_memory
+
+        if quick:
+            config = bench_memory.BenchConfig.quick(redis_url, mysql_url)
+        else:
+            config = bench_memory.BenchConfig(redis_url, mysql_url, entries=entries)
+        report = asyncio.run(
+            bench_memory.run(config, progress=lambda step: click.echo(f"{step}...", err=True))
+        )
+        click.echo(report.table((bench_memory.BASELINE,)))
+        click.echo()
+        click.echo(report.check_lines())
+        for note in report.notes:
+            click.echo(f"note: {note}")
+        path = Path(json_path or f"perf/results/memory-{time.strftime('%Y%m%d-%H%M%S')}.json")
+        report.write(path)
+        click.echo(f"wrote {path}")
+
     @bench_group.command("turn")
     @click.option("--redis-url", envvar="IFRIEND_TEST_REDIS_URL", required=True,
                   help="Redis to use [env IFRIEND_TEST_REDIS_URL].")

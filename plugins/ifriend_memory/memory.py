@@ -1,8 +1,9 @@
 """`InProcessMemoryStore`: memory entries in dicts, with an inverted index per user.
 
 No operation awaits, so each is atomic. A search counts, per entry, the query words
-whose postings hold it (non-ASCII words verified on the entry's text), then keeps the
-best `limit`: O(postings of the query's words), never O(the user's entries).
+whose postings hold it (non-ASCII words verified on the entry's text), then takes the
+newest entries of the best scores: O(postings of the query's words), never O(the
+user's entries). It is simple on purpose: the other stores are tested against it.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ifriend.memory.store import MemoryHit, MemoryRecord, MemoryScope, rank_key
+from ifriend.memory.store import MemoryHit, MemoryRecord, MemoryScope
 from ifriend.memory.text import QueryTerm, verify
 
 
@@ -52,11 +53,12 @@ class _UserMemory:
         return True
 
     def matches(self, term: QueryTerm) -> set[str]:
+        """The ids matching one query word (a posting set itself: do not change it)."""
         found = [self.postings.get(key) for key in term.keys]
         if not all(found):
             return set()
         found.sort(key=len)
-        candidates = set(found[0]).intersection(*found[1:])
+        candidates = found[0].intersection(*found[1:]) if len(found) > 1 else found[0]
         if term.exact:
             return candidates
         return {
@@ -122,11 +124,21 @@ class InProcessMemoryStore:
         counts: Counter[str] = Counter()
         for term in terms:
             counts.update(user.matches(term))
-        hits = (
-            MemoryHit(i, n, user.entries[i].record.timestamp, user.entries[i].record.payload)
-            for i, n in counts.items()
-        )
-        return heapq.nlargest(limit, hits, key=rank_key)
+        by_score: dict[int, list[str]] = {}
+        for memory_id, score in counts.items():
+            by_score.setdefault(score, []).append(memory_id)
+        entries = user.entries
+        hits: list[MemoryHit] = []
+        for score in sorted(by_score, reverse=True):
+            best = heapq.nlargest(
+                limit - len(hits),
+                by_score[score],
+                key=lambda i: (entries[i].record.timestamp, i),
+            )
+            hits += [MemoryHit(i, score, entries[i].record.timestamp, entries[i].record.payload) for i in best]
+            if len(hits) >= limit:
+                break
+        return hits
 
     async def delete(self, scope: MemoryScope, memory_id: str) -> bool:
         user = self._users.get(scope)

@@ -31,6 +31,10 @@ from .statements import SNAPSHOT, Batch
 from .store import MySQLStore
 
 
+ADD_CHUNK = 200  # entries per statement batch of an add
+ONE_QUERY_POSTINGS = 1500  # a search with at most this many postings is one statement
+
+
 def _marks(n: int) -> str:
     return ", ".join(["%s"] * n)
 
@@ -135,8 +139,10 @@ class MySQLMemoryStore:
             deleted = (
                 {_text(row[0]) for row in read.pick(results, "deleted").rows or ()} if ids else set()
             )
-            write, written = self._writes(user_pk, records, stored, deleted, session_id, replace)
-            await self.db._execute(conn, write.add("COMMIT"))
+            writes, written = self._writes(user_pk, records, stored, deleted, session_id, replace)
+            writes[-1].add("COMMIT")
+            for batch in writes:  # a long session: a few statements of bounded size
+                await self.db._execute(conn, batch)
         except BaseException:
             await _rollback(self.db, conn)
             raise
@@ -150,9 +156,10 @@ class MySQLMemoryStore:
         deleted: set[str],
         session_id: str | None,
         replace: bool,
-    ) -> tuple[Batch, int]:
+    ) -> tuple[list[Batch], int]:
         t = self.tables
         batch = Batch()
+        batches = [batch]
         removed: list[int] = []
         added: list[MemoryRecord] = []
         owners: list[int] = []
@@ -181,7 +188,10 @@ class MySQLMemoryStore:
             )
         counts: Counter[str] = Counter()
         now = time.time()
-        for record in added:
+        for n, record in enumerate(added):
+            if n and n % ADD_CHUNK == 0:
+                batch = Batch()
+                batches.append(batch)
             batch.add(
                 f"INSERT INTO {t.memories} (user_pk, memory_id, session_id, timestamp, author, text, "
                 "payload, digest, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
@@ -220,7 +230,7 @@ class MySQLMemoryStore:
                 + " ON DUPLICATE KEY UPDATE n = n + VALUES(n)",
                 [v for term in ordered for v in (user_pk, term.encode(), counts[term])],
             )
-        return batch, len(added) + len(owners)
+        return batches, len(added) + len(owners)
 
     def _remove(self, batch: Batch, user_pk: int, pks: list[int]) -> None:
         """Statements removing entries `pks` of one user, their terms and their counts."""
@@ -311,6 +321,8 @@ class MySQLMemoryStore:
         if user_rows:
             counts = {_text(term): int(n) for term, n in start.pick(results, "counts").rows or ()}
             postings = _SqlPostings(self, conn, int(user_rows[0][0]), terms, counts)
+            if sum(postings.sizes) <= ONE_QUERY_POSTINGS:
+                return await postings.all_at_once(limit)
             ranked = await best(postings, postings.sizes, limit)
             hits = await self._hits(conn, {r.ref: r.score for r in ranked})
         else:
@@ -382,6 +394,33 @@ class _SqlPostings(Postings):
         if len(found) < limit:
             return found, None
         return found, (found[-1].timestamp, found[-1].ref)
+
+
+    async def all_at_once(self, limit: int) -> list[MemoryHit]:
+        """The best `limit` in one statement that scores every posting of every term (for
+        queries with few postings), ending the snapshot."""
+        t = self.store.tables
+        present = [i for i, size in enumerate(self.sizes) if size > 0]
+        if not present:
+            await self.store.db._execute(self.conn, Batch().add("COMMIT"))
+            return []
+        parts, args = [], []
+        for i in present:
+            parts.append(_HOLDS_TERM if self.terms[i].exact else _HOLDS_WORD)
+            args += _match_args(self.terms[i])
+        score = " + ".join(parts)
+        drivers = [self.drivers[i].encode() for i in present]
+        batch = Batch().add(
+            f"SELECT m.memory_id, {score} AS score, m.timestamp, m.payload "
+            f"FROM {t.memory_index} x JOIN {t.memories} m ON m.pk = x.memory_pk "
+            f"WHERE x.memory_pk IN (SELECT memory_pk FROM {t.memory_terms} "
+            f"WHERE user_pk = %s AND term IN ({_marks(len(drivers))})) "
+            f"HAVING score > 0 ORDER BY score DESC, m.timestamp DESC, m.memory_id DESC LIMIT %s",
+            [*args, self.user_pk, *drivers, limit],
+            name="hits",
+        ).add("COMMIT")
+        rows = batch.pick(await self.store.db._execute(self.conn, batch), "hits").rows or ()
+        return [MemoryHit(_text(mid), int(n), float(ts), bytes(payload)) for mid, n, ts, payload in rows]
 
 
 def _match_args(term: QueryTerm) -> list[bytes]:

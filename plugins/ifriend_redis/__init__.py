@@ -1,4 +1,4 @@
-"""Built-in plugin: the `redis` session backend (needs `pip install 'ifriend[redis]'`)."""
+"""Built-in plugin: the `redis` session and memory backends (needs `pip install 'ifriend[redis]'`)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 from ifriend import BackendContext, hookimpl
 
 from .client import import_redis
+from .memory import RedisMemoryStore
 from .settings import RedisSettings
 from .store import Probe, RedisStore
 
@@ -17,9 +18,20 @@ def _redis_store(context: BackendContext) -> RedisStore:
     return RedisStore(settings)
 
 
+def _redis_memory_store(context: BackendContext) -> RedisMemoryStore:
+    settings = context.parse(RedisSettings)  # the same [backends.redis] table
+    import_redis()
+    return RedisMemoryStore(settings)
+
+
 @hookimpl
 def register_session_backends(register: Any) -> None:
     register("redis", _redis_store)
 
 
-__all__ = ["Probe", "RedisSettings", "RedisStore"]
+@hookimpl
+def register_memory_backends(register: Any) -> None:
+    register("redis", _redis_memory_store)
+
+
+__all__ = ["Probe", "RedisMemoryStore", "RedisSettings", "RedisStore"]

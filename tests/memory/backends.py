@@ -43,6 +43,10 @@ def mysql_options() -> dict[str, Any]:
 
 BACKENDS: dict[str, MemoryBackendSpec] = {
     "memory": MemoryBackendSpec(settings=lambda: {"memory": {"backend": "memory"}}),
+    "redis": MemoryBackendSpec(
+        settings=lambda: {"memory": {"backend": "redis"}, "backends": {"redis": redis_options()}},
+        needs=("IFRIEND_TEST_REDIS_URL",),
+    ),
     "mysql": MemoryBackendSpec(
         settings=lambda: {"memory": {"backend": "mysql"}, "backends": {"mysql": mysql_options()}},
         needs=("IFRIEND_TEST_MYSQL_URL",),

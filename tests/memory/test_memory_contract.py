@@ -412,3 +412,12 @@ async def test_search_works_when_time_moves_on(memory_service, app_name) -> None
     e = event("lasting memory", timestamp=time.time())
     await memory_service.add_session_to_memory(session(app_name, [e]))
     assert await ids(memory_service, app_name, "lasting") == [e.id]
+
+
+async def test_a_long_session_is_added_and_replaced_whole(memory_service, app_name) -> None:
+    events = [event(f"long session entry {i}") for i in range(1100)]
+    await memory_service.add_session_to_memory(session(app_name, events))
+    assert await ids(memory_service, app_name, "entry 0") == [events[0].id] + [e.id for e in reversed(events)][:9]
+    await memory_service.add_session_to_memory(session(app_name, events[:3] + events[-3:]))
+    found = await ids(memory_service, app_name, "long")
+    assert found == [e.id for e in reversed(events[:3] + events[-3:])]

@@ -158,3 +158,25 @@ async def test_a_server_that_never_answers_times_out() -> None:
         silent.close()
         await silent.wait_closed()
     assert time.monotonic() - started < 3
+
+
+@pytest.mark.parametrize("one_query_postings", [0, 10**9])
+async def test_both_search_paths_agree_with_the_in_process_store(
+    service, monkeypatch, one_query_postings
+) -> None:
+    """Searches with few postings are one statement, others read postings level by level."""
+    from ifriend.bench.memory import SEARCH_KINDS, BenchConfig, Corpus
+    from ifriend_memory import InProcessMemoryStore
+
+    import ifriend_mysql.memory
+
+    monkeypatch.setattr(ifriend_mysql.memory, "ONE_QUERY_POSTINGS", one_query_postings)
+    model = MemoryService(InProcessMemoryStore())
+    corpus = Corpus(BenchConfig("redis://unused", "mysql://unused", vocabulary=300, seed=5))
+    events = [corpus.event() for _ in range(700)]
+    for target in (service, model):
+        await target.add_events_to_memory(app_name="app", user_id="u", events=events, session_id="s")
+    for query in [corpus.query(kind) for kind in SEARCH_KINDS for _ in range(8)]:
+        ours = await service.search_memory(app_name="app", user_id="u", query=query)
+        expected = await model.search_memory(app_name="app", user_id="u", query=query)
+        assert [m.id for m in ours.memories] == [m.id for m in expected.memories], query
