@@ -19,11 +19,12 @@ from collections import deque
 from collections.abc import Sequence
 from types import ModuleType, TracebackType
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
-from opentelemetry.trace import Span, Status, StatusCode
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from ifriend.errors import BackendTimeoutError, BackendUnavailableError, PluginError
-from ifriend.telemetry import tracer
+from ifriend.telemetry import db_attributes, tracer
 
 from . import scripts
 from .settings import RedisSettings
@@ -190,8 +191,13 @@ class RedisClient:
         self._connections: Connections | None = None
         self.scripts: dict[str, str] = dict(scripts.ALL)
         self.shas: dict[str, str] = {name: script_sha(text) for name, text in self.scripts.items()}
-        # the attributes of every span of `bounded` (the span copies them)
-        self.span_attributes: dict[str, Any] = {"ifriend.tier": "redis", "db.system": "redis"}
+        # the attributes of every span of `bounded` (the span copies them): database
+        # semantic conventions (system, server, database index), never a command's values
+        self.span_attributes: dict[str, Any] = {
+            "ifriend.tier": "redis",
+            **_server_attributes(settings.url),
+        }
+        self._operation_attributes: dict[str, dict[str, Any]] = {}
 
     @property
     def redis(self) -> Any:
@@ -298,6 +304,16 @@ class RedisClient:
                 await conn.disconnect(nowait=True)
             connections.release(conn)
 
+    def operation_attributes(self, operation: str) -> dict[str, Any]:
+        """`span_attributes` plus `db.operation.name` (one dict per operation, kept)."""
+        found = self._operation_attributes.get(operation)
+        if found is None:
+            found = self._operation_attributes[operation] = {
+                **self.span_attributes,
+                "db.operation.name": operation,
+            }
+        return found
+
     def bounded(self, operation: str, **attributes: Any) -> Bounded:
         """`async with client.bounded("probe") as span:` a span around one store call,
         its deadline, and redis errors mapped to ifriend's (`BackendTimeoutError`,
@@ -343,11 +359,12 @@ class Bounded:
     async def __aenter__(self) -> Span:
         if _errors is None:
             _load_errors()
-        attributes = self._client.span_attributes
+        attributes = self._client.operation_attributes(self._operation)
         if self._attributes:
             attributes = {**attributes, **self._attributes}
         self._span = tracer.start_span(
             f"ifriend.redis.{self._operation}",
+            kind=SpanKind.CLIENT,
             attributes=attributes,
             record_exception=False,
             set_status_on_exception=False,
@@ -402,3 +419,18 @@ def _load_errors() -> None:
         from redis import exceptions
 
         _errors = exceptions
+
+
+def _server_attributes(url: str) -> dict[str, Any]:
+    """`db.system`, `server.address`, `server.port`, `db.namespace` of a redis URL."""
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        namespace = parse_qs(parts.query).get("db", ["0"])[-1]
+        return db_attributes("redis", address=parts.path or None, port=None, namespace=namespace)
+    try:
+        port = parts.port or 6379
+    except ValueError:
+        port = None
+    return db_attributes(
+        "redis", address=parts.hostname, port=port, namespace=(parts.path.lstrip("/") or "0")
+    )

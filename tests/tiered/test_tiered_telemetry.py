@@ -68,7 +68,14 @@ async def test_round_trips_are_client_spans_with_database_conventions(make_app, 
     assert attributes["db.namespace"] == target.path.lstrip("/")
     assert mysql[0].kind.name == "CLIENT"
     redis = [s for s in round_trips if s.name.startswith("ifriend.redis.")]
-    assert redis and all(s.attributes["db.system"] == "redis" for s in redis)
+    assert redis
+    server = urlsplit(redis_url)
+    for span in redis:
+        assert span.kind.name == "CLIENT"
+        assert span.attributes["db.system"] == "redis"
+        assert span.attributes["db.operation.name"] == span.name.removeprefix("ifriend.redis.")
+        assert (span.attributes["server.address"], span.attributes["server.port"]) == (server.hostname, server.port)
+        assert span.attributes["db.namespace"] == (server.path.lstrip("/") or "0")
     for span in spans.get_finished_spans():
         for value in span.attributes.values():
             assert SECRET_TEXT not in str(value)
