@@ -53,7 +53,7 @@ class BenchConfig:
     concurrent_appends: int = 20
     adk_db_max_length: int = 1000
     telemetry_samples: int = 2000
-    telemetry_rounds: int = 20
+    telemetry_rounds: int = 2000  # one operation per target per round: the finest interleaving
 
     @classmethod
     def quick(cls, redis_url: str, mysql_url: str) -> BenchConfig:
@@ -69,7 +69,7 @@ class BenchConfig:
             concurrent_sessions=5,
             concurrent_appends=3,
             telemetry_samples=20,
-            telemetry_rounds=2,
+            telemetry_rounds=20,
         )
 
 
