@@ -303,7 +303,7 @@ def _env_int(env: Mapping[str, str], name: str, default: int) -> int:
 
 # -- once per process ----------------------------------------------------------------------
 
-_lock = threading.Lock()
+_lock = threading.RLock()
 _installed: Telemetry | None = None
 
 
@@ -341,14 +341,13 @@ def install(telemetry: Telemetry) -> bool:
 class TelemetryLease:
     """What one App holds from `start_telemetry`; `release()` on the App's exit."""
 
-    telemetry: Telemetry | None
-    _previous_privacy: Privacy
-    _previous_env: dict[str, str | None] = field(default_factory=dict)
-    _previous_adk_level: int | None = None
+    settings: TelemetrySettings
+    telemetry: Telemetry | None = None
     _released: bool = False
 
     async def release(self) -> None:
-        """Flush the telemetry (bounded by `FLUSH_SECONDS`) and restore the privacy rules."""
+        """Flush the telemetry (bounded by `FLUSH_SECONDS`); the privacy rules go back to
+        those of the App still running (the latest started), or to what they were."""
         if self._released:
             return
         self._released = True
@@ -356,40 +355,63 @@ class TelemetryLease:
             if self.telemetry is not None:
                 await flush_in_background(self.telemetry, FLUSH_SECONDS)
         finally:
-            set_privacy(self._previous_privacy)
-            _restore_env(self._previous_env)
-            if self._previous_adk_level is not None:
-                logging.getLogger(ADK_LOGGER).setLevel(self._previous_adk_level)
+            with _lock:
+                _leases.remove(self)
+                _apply_rules(_leases[-1].settings if _leases else None)
+
+
+# The Apps running in this process, oldest first; the latest one's privacy rules apply.
+_leases: list[TelemetryLease] = []
+# What the rules changed, as it was before the first App started.
+_before: dict[str, Any] = {}
 
 
 def start_telemetry(settings: Settings) -> TelemetryLease:
     """Apply `[telemetry]` for an App: privacy rules, ADK's content switch, and the SDK
     (installed if this is the first App with an exporter and the process has none)."""
-    t = settings.telemetry
-    previous = set_privacy(
-        Privacy(
-            capture_user_ids=t.capture_user_ids,
-            capture_content=t.capture_content,
-            user_id_key=_user_id_key(t, privacy().user_id_key),
-        )
-    )
-    previous_env = {name: os.environ.get(name) for name in ADK_CONTENT_SWITCHES}
-    for name, (off, on) in ADK_CONTENT_SWITCHES.items():
-        os.environ[name] = on if t.capture_content else off
-    lease = TelemetryLease(None, previous, previous_env)
-    adk_logger = logging.getLogger(ADK_LOGGER)
-    if not t.capture_content and adk_logger.getEffectiveLevel() < logging.INFO:
-        lease._previous_adk_level = adk_logger.level
-        adk_logger.setLevel(logging.INFO)
+    lease = TelemetryLease(settings.telemetry)
+    with _lock:
+        _leases.append(lease)
+        _apply_rules(settings.telemetry)
     try:
         lease.telemetry = _shared_telemetry(settings)
     except BaseException:
-        set_privacy(previous)
-        _restore_env(previous_env)
-        if lease._previous_adk_level is not None:
-            adk_logger.setLevel(lease._previous_adk_level)
+        with _lock:
+            _leases.remove(lease)
+            _apply_rules(_leases[-1].settings if _leases else None)
         raise
     return lease
+
+
+def _apply_rules(t: TelemetrySettings | None) -> None:
+    """Make `t`'s privacy rules the process's (None: restore what was there before)."""
+    adk_logger = logging.getLogger(ADK_LOGGER)
+    if not _before:
+        if t is None:
+            return
+        _before.update(
+            privacy=privacy(),
+            env={name: os.environ.get(name) for name in ADK_CONTENT_SWITCHES},
+            adk_level=adk_logger.level,
+        )
+    if t is None:
+        set_privacy(_before["privacy"])
+        _restore_env(_before["env"])
+        adk_logger.setLevel(_before["adk_level"])
+        _before.clear()
+        return
+    set_privacy(
+        Privacy(
+            capture_user_ids=t.capture_user_ids,
+            capture_content=t.capture_content,
+            user_id_key=_user_id_key(t, _before["privacy"].user_id_key),
+        )
+    )
+    for name, (off, on) in ADK_CONTENT_SWITCHES.items():
+        os.environ[name] = on if t.capture_content else off
+    adk_logger.setLevel(_before["adk_level"])
+    if not t.capture_content and adk_logger.getEffectiveLevel() < logging.INFO:
+        adk_logger.setLevel(logging.INFO)
 
 
 def _restore_env(previous: dict[str, str | None]) -> None:

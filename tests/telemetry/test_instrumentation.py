@@ -275,3 +275,19 @@ async def test_a_console_turn_is_labelled_and_a_handled_failure_still_counts(spa
     trace_id = format(failed.context.trace_id, "032x")
     assert any(f"trace_id={trace_id}" in r.getMessage() for r in caplog.records)
     assert metric_points.total(telemetry.TURN_DURATION, ifriend__channel="console", ifriend__outcome="error") == 1
+
+
+async def test_apps_whose_lives_overlap_keep_the_privacy_rules_of_the_one_still_running(monkeypatch):
+    for name in ADK_CONTENT_SWITCHES:
+        monkeypatch.delenv(name, raising=False)
+    first = App(Settings.model_validate({"telemetry": {"capture_user_ids": True}}))
+    second = App()
+    await first.__aenter__()
+    await second.__aenter__()
+    assert telemetry.user_id_attribute("U1") != "U1"  # the latest App's rules
+    await first.__aexit__(None, None, None)  # not the latest: its exit changes nothing
+    assert telemetry.user_id_attribute("U1") != "U1"
+    assert os.environ["ADK_CAPTURE_MESSAGE_CONTENT_IN_SPANS"] == "false"
+    await second.__aexit__(None, None, None)
+    assert "ADK_CAPTURE_MESSAGE_CONTENT_IN_SPANS" not in os.environ
+    assert not telemetry.privacy().capture_user_ids
