@@ -182,6 +182,8 @@ local function cut(list, count)
   return out
 end
 
+local find, sub = string.find, string.sub
+
 local function scan(t, later, start, count, known)
   -- Up to `count` postings of term t from rank `start`, newest first: the entries not
   -- `known` yet with their score (1 + later terms matched), expired and unverified ones
@@ -192,24 +194,27 @@ local function scan(t, later, start, count, known)
   for j = 1, #read do if not known[read[j]] then ids[#ids + 1] = read[j] end end
   local rows = {}
   if #ids > 0 then
+    local needles, words = {}, {}
+    for _, i in ipairs(later) do
+      local u = terms[i]
+      if u.word == '' then needles[#needles + 1] = u.needle else words[#words + 1] = u.word end
+    end
     local records = redis.call('HMGET', I, unpack(ids))
     local match = matcher(ids)
     for j = 1, #ids do
       local record = records[j]
       if record then
-        local a = string.find(record, '\\n', 1, true)
-        local b = string.find(record, '\\n', a + 1, true)
-        if tonumber(string.sub(record, 1, a - 1)) > now and (t.word == '' or match(t.word, j)) then
+        local a = find(record, '\\n', 1, true)
+        local b = find(record, '\\n', a + 1, true)
+        if tonumber(sub(record, 1, a - 1)) > now and (t.word == '' or match(t.word, j)) then
           local score = 1
-          for _, i in ipairs(later) do
-            local u = terms[i]
-            if u.word == '' then
-              if string.find(record, u.needle, b, true) then score = score + 1 end
-            elseif match(u.word, j) then
-              score = score + 1
-            end
+          for q = 1, #needles do
+            if find(record, needles[q], b, true) then score = score + 1 end
           end
-          local stamp = string.sub(record, a + 1, b - 1)
+          for q = 1, #words do
+            if match(words[q], j) then score = score + 1 end
+          end
+          local stamp = sub(record, a + 1, b - 1)
           rows[#rows + 1] = {id = ids[j], score = score, ts = tonumber(stamp), stamp = stamp}
         end
       end
