@@ -7,10 +7,10 @@ term's postings newest first), `memory_index` (per entry, what a search checks: 
 terms, its lowercased text), `memory_term_counts` (postings per term, to read the
 rarest first) and `memory_tombstones` (deleted ids, never stored again).
 
-Round trips: add 2 (lock the user's row and read what is stored; write and commit),
-delete 1, search 2 plus one per chunk of postings read (`ifriend.memory.ranking`),
-in one consistent snapshot. The pool, deadlines and error mapping are the
-session store's (`MySQLStore`): the memory store owns one, with the same settings.
+Round trips: add 2 (lock the user's row and read what is stored; write and commit; one
+more per 200 entries of a long session), delete 1, search 2 or more (`memory_search`).
+The pool, deadlines and error mapping are the session store's (`MySQLStore`): the
+memory store owns one, with the same settings.
 """
 
 from __future__ import annotations
@@ -21,28 +21,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ifriend.memory.ranking import Postings, Scanned, best
 from ifriend.memory.store import MemoryHit, MemoryRecord, MemoryScope
 from ifriend.memory.text import QueryTerm
 
+from . import memory_search
 from .schema import Tables
 from .settings import MySQLSettings
-from .statements import SNAPSHOT, Batch
+from .statements import Batch
 from .store import MySQLStore
 
 
 ADD_CHUNK = 200  # entries per statement batch of an add
-ONE_QUERY_POSTINGS = 1500  # a search with at most this many postings is one statement
 
 
 def _marks(n: int) -> str:
     return ", ".join(["%s"] * n)
-
-
-_HOLDS_TERM = "(LOCATE(%s, x.terms) > 0)"
-"""1 when the entry has an index term (arg: LF + term + LF)."""
-_HOLDS_WORD = "(LOCATE(%s, x.text_lower) > 0 OR LOCATE(%s, x.extras) > 0)"
-"""1 when the entry matches a non-ASCII query word (args: the word, then NUL + word + NUL)."""
 
 
 def _term_list(terms: Sequence[str]) -> bytes:
@@ -294,140 +287,9 @@ class MySQLMemoryStore:
     async def search(
         self, scope: MemoryScope, terms: Sequence[QueryTerm], limit: int
     ) -> list[MemoryHit]:
-        return await self.db._run("memory_search", lambda conn: self._search(conn, scope, terms, limit))
-
-    async def _search(
-        self, conn: Any, scope: MemoryScope, terms: Sequence[QueryTerm], limit: int
-    ) -> list[MemoryHit]:
-        t = self.tables
-        keys = sorted({key for term in terms for key in term.keys})
-        start = Batch()
-        for statement in SNAPSHOT:
-            start.add(statement)
-        start.add(
-            f"SELECT pk FROM {t.memory_users} WHERE app_name = %s AND user_id = %s",
-            [scope.app_name, scope.user_id],
-            name="user",
+        return await self.db._run(
+            "memory_search", lambda conn: memory_search.search(self.db, conn, scope, terms, limit)
         )
-        start.add(
-            f"SELECT c.term, c.n FROM {t.memory_term_counts} c JOIN {t.memory_users} u "
-            f"ON u.pk = c.user_pk WHERE u.app_name = %s AND u.user_id = %s AND c.term IN ({_marks(len(keys))})",
-            [scope.app_name, scope.user_id, *(k.encode() for k in keys)],
-            name="counts",
-        )
-        results = await self.db._execute(conn, start)
-        hits: list[MemoryHit] = []
-        user_rows = start.pick(results, "user").rows
-        if user_rows:
-            counts = {_text(term): int(n) for term, n in start.pick(results, "counts").rows or ()}
-            postings = _SqlPostings(self, conn, int(user_rows[0][0]), terms, counts)
-            if sum(postings.sizes) <= ONE_QUERY_POSTINGS:
-                return await postings.all_at_once(limit)
-            ranked = await best(postings, postings.sizes, limit)
-            hits = await self._hits(conn, {r.ref: r.score for r in ranked})
-        else:
-            # On failure the pool closes the connection, and the snapshot with it.
-            await self.db._execute(conn, Batch().add("COMMIT"))
-        return hits
-
-    async def _hits(self, conn: Any, scores: dict[Any, int]) -> list[MemoryHit]:
-        """The entries found, read in the search's snapshot, which this ends."""
-        batch = Batch()
-        if scores:
-            batch.add(
-                f"SELECT pk, memory_id, timestamp, payload FROM {self.tables.memories} "
-                f"WHERE pk IN ({_marks(len(scores))})",
-                list(scores),
-                name="hits",
-            )
-        batch.add("COMMIT")
-        results = await self.db._execute(conn, batch)
-        rows = batch.pick(results, "hits").rows or () if scores else ()
-        return [
-            MemoryHit(_text(mid), scores[int(pk)], float(ts), bytes(payload))
-            for pk, mid, ts, payload in rows
-        ]
-
-
-class _SqlPostings(Postings):
-    """`Postings` over `memory_terms`: one SELECT per chunk, newest first."""
-
-    def __init__(
-        self,
-        store: MySQLMemoryStore,
-        conn: Any,
-        user_pk: int,
-        terms: Sequence[QueryTerm],
-        counts: dict[str, int],
-    ) -> None:
-        self.store, self.conn, self.user_pk, self.terms = store, conn, user_pk, terms
-        # A term's postings are bounded by its rarest key's; that key drives its scan.
-        self.drivers = [min(term.keys, key=lambda k: (counts.get(k, 0), k)) for term in terms]
-        self.sizes = [counts.get(k, 0) for k in self.drivers]
-
-    async def scan(
-        self, term: int, later: Sequence[int], cursor: Any, limit: int
-    ) -> tuple[list[Scanned], Any]:
-        t = self.store.tables
-        scanned = self.terms[term]
-        parts, args = ["0"], []
-        for i in later:
-            parts.append(_HOLDS_TERM if self.terms[i].exact else _HOLDS_WORD)
-            args += _match_args(self.terms[i])
-        where = ["p.user_pk = %s", "p.term = %s"]
-        args += [self.user_pk, self.drivers[term].encode()]
-        if not scanned.exact:
-            where.append(_HOLDS_WORD)
-            args += _match_args(scanned)
-        if cursor is not None:
-            where.append("(p.timestamp < %s OR (p.timestamp = %s AND p.memory_pk < %s))")
-            args += [cursor[0], cursor[0], cursor[1]]
-        joined = bool(later) or not scanned.exact
-        join = f" JOIN {t.memory_index} x ON x.memory_pk = p.memory_pk" if joined else ""
-        batch = Batch().add(
-            f"SELECT p.memory_pk, p.timestamp, {' + '.join(parts)} FROM {t.memory_terms} p{join} "
-            f"WHERE {' AND '.join(where)} ORDER BY p.timestamp DESC, p.memory_pk DESC LIMIT %s",
-            [*args, limit],
-        )
-        rows = (await self.store.db._execute(self.conn, batch))[0].rows or ()
-        found = [Scanned(int(pk), float(ts), int(n)) for pk, ts, n in rows]
-        if len(found) < limit:
-            return found, None
-        return found, (found[-1].timestamp, found[-1].ref)
-
-
-    async def all_at_once(self, limit: int) -> list[MemoryHit]:
-        """The best `limit` in one statement that scores every posting of every term (for
-        queries with few postings), ending the snapshot."""
-        t = self.store.tables
-        present = [i for i, size in enumerate(self.sizes) if size > 0]
-        if not present:
-            await self.store.db._execute(self.conn, Batch().add("COMMIT"))
-            return []
-        parts, args = [], []
-        for i in present:
-            parts.append(_HOLDS_TERM if self.terms[i].exact else _HOLDS_WORD)
-            args += _match_args(self.terms[i])
-        score = " + ".join(parts)
-        drivers = [self.drivers[i].encode() for i in present]
-        batch = Batch().add(
-            f"SELECT m.memory_id, {score} AS score, m.timestamp, m.payload "
-            f"FROM {t.memory_index} x JOIN {t.memories} m ON m.pk = x.memory_pk "
-            f"WHERE x.memory_pk IN (SELECT memory_pk FROM {t.memory_terms} "
-            f"WHERE user_pk = %s AND term IN ({_marks(len(drivers))})) "
-            f"HAVING score > 0 ORDER BY score DESC, m.timestamp DESC, m.memory_id DESC LIMIT %s",
-            [*args, self.user_pk, *drivers, limit],
-            name="hits",
-        ).add("COMMIT")
-        rows = batch.pick(await self.store.db._execute(self.conn, batch), "hits").rows or ()
-        return [MemoryHit(_text(mid), int(n), float(ts), bytes(payload)) for mid, n, ts, payload in rows]
-
-
-def _match_args(term: QueryTerm) -> list[bytes]:
-    if term.exact:
-        return [b"\n" + term.keys[0].encode() + b"\n"]
-    word = term.word.encode()
-    return [word, b"\x00" + word + b"\x00"]
 
 
 async def _rollback(db: MySQLStore, conn: Any) -> None:

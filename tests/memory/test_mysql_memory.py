@@ -168,9 +168,9 @@ async def test_both_search_paths_agree_with_the_in_process_store(
     from ifriend.bench.memory import SEARCH_KINDS, BenchConfig, Corpus
     from ifriend_memory import InProcessMemoryStore
 
-    import ifriend_mysql.memory
+    import ifriend_mysql.memory_search
 
-    monkeypatch.setattr(ifriend_mysql.memory, "ONE_QUERY_POSTINGS", one_query_postings)
+    monkeypatch.setattr(ifriend_mysql.memory_search, "ONE_QUERY_POSTINGS", one_query_postings)
     model = MemoryService(InProcessMemoryStore())
     corpus = Corpus(BenchConfig("redis://unused", "mysql://unused", vocabulary=300, seed=5))
     events = [corpus.event() for _ in range(700)]
