@@ -13,8 +13,7 @@ import logging
 import secrets
 import time
 import traceback
-from collections.abc import AsyncIterator, Hashable
-from contextlib import aclosing, asynccontextmanager
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +21,7 @@ from cachetools import TTLCache
 from google.adk.sessions.base_session_service import GetSessionConfig
 
 from ifriend import telemetry
+from ifriend.conversations import KeyedLocks
 from ifriend.errors import PluginError
 
 from .dedupe import SlackState, build_state
@@ -345,31 +345,3 @@ class Working:
                 log.debug("could not remove the working reaction: %s", type(exc).__name__)
 
 
-@dataclass(slots=True)
-class _Slot:
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    users: int = 0
-
-
-class KeyedLocks:
-    """One FIFO lock per key, dropped when nobody holds or awaits it."""
-
-    def __init__(self) -> None:
-        self._slots: dict[Hashable, _Slot] = {}
-
-    def __len__(self) -> int:
-        return len(self._slots)
-
-    @asynccontextmanager
-    async def hold(self, key: Hashable) -> AsyncIterator[None]:
-        slot = self._slots.get(key)
-        if slot is None:
-            slot = self._slots[key] = _Slot()
-        slot.users += 1
-        try:
-            async with slot.lock:
-                yield
-        finally:
-            slot.users -= 1
-            if slot.users == 0:
-                del self._slots[key]
