@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
@@ -18,21 +17,13 @@ import pytest
 from mysql_helpers import drop_tables
 
 from ifriend.sessions import SessionService
+from tests.conftest import server_url
 
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
 
 @pytest.fixture(scope="session")
 def mysql_url() -> str:
-    url = os.environ.get("IFRIEND_TEST_MYSQL_URL")
-    if url:
-        return url
-    reason = 'IFRIEND_TEST_MYSQL_URL is not set (eval "$(bash scripts/servers.sh env)")'
-    if _in_ci():
-        pytest.fail(f"{reason}; CI is set, so a missing server is a failure", pytrace=False)
-    pytest.skip(reason)
+    return server_url("IFRIEND_TEST_MYSQL_URL")
 
 
 @pytest.fixture(scope="module")

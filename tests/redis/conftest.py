@@ -6,7 +6,6 @@ Without IFRIEND_TEST_REDIS_URL the tests are skipped, unless CI is set: then the
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
@@ -15,20 +14,12 @@ import pytest
 from redis_helpers import CommandLog
 
 from ifriend.sessions import SessionKey, SessionService
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+from tests.conftest import server_url
 
 
 @pytest.fixture(scope="session")
 def redis_url() -> str:
-    url = os.environ.get("IFRIEND_TEST_REDIS_URL")
-    if url:
-        return url
-    reason = 'IFRIEND_TEST_REDIS_URL is not set (eval "$(bash scripts/servers.sh env)")'
-    if _in_ci():
-        pytest.fail(f"{reason}; CI is set, so a missing server is a failure", pytrace=False)
-    pytest.skip(reason)
+    return server_url("IFRIEND_TEST_REDIS_URL")
 
 
 MakeStore = Callable[..., Awaitable[Any]]
