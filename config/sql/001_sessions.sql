@@ -106,3 +106,12 @@ CREATE TABLE IF NOT EXISTS `ifriend_memory_tombstones` (
   PRIMARY KEY (user_pk, memory_id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 INSERT INTO `ifriend_schema_version` (version, applied_at) VALUES (2, UNIX_TIMESTAMP()) ON DUPLICATE KEY UPDATE version = version;
+
+-- version 3
+CREATE TABLE IF NOT EXISTS `ifriend_redis_outages` (
+  replica VARBINARY(64) NOT NULL,
+  started_at DOUBLE NOT NULL,
+  expires_at DOUBLE NOT NULL,
+  PRIMARY KEY (replica)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+INSERT INTO `ifriend_schema_version` (version, applied_at) VALUES (3, UNIX_TIMESTAMP()) ON DUPLICATE KEY UPDATE version = version;

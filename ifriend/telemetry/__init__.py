@@ -52,6 +52,7 @@ LRU_HITS = "ifriend.lru.hits"
 LRU_MISSES = "ifriend.lru.misses"
 REHYDRATIONS = "ifriend.rehydrations"
 REDIS_FALLBACKS = "ifriend.redis.fallbacks"
+REDIS_OUTAGES = "ifriend.redis.outages"
 STALE_WRITES = "ifriend.stale_writes"
 SLACK_DEDUPLICATED = "ifriend.slack.deduplicated"
 SPANS_DROPPED = "ifriend.telemetry.spans_dropped"
@@ -60,7 +61,8 @@ COUNTERS: dict[str, str] = {
     LRU_HITS: "Session reads the in-process LRU held (current or behind Redis)",
     LRU_MISSES: "Session reads the in-process LRU did not hold",
     REHYDRATIONS: "Sessions read from MySQL and copied back into Redis",
-    REDIS_FALLBACKS: "Tiered operations that used MySQL alone because Redis was unreachable",
+    REDIS_FALLBACKS: "Tiered operations that used MySQL alone because Redis was unreachable or untrusted",
+    REDIS_OUTAGES: "Times a replica stopped every replica trusting Redis (it may lack acked writes)",
     STALE_WRITES: "Appends refused because the session changed since it was read",
     SLACK_DEDUPLICATED: "Slack events dropped as duplicates (retries, mention + message)",
     SPANS_DROPPED: "Spans dropped because the export queue was full",
@@ -475,6 +477,7 @@ __all__ = [
     "LRU_MISSES",
     "OPERATION_DURATION",
     "REDIS_FALLBACKS",
+    "REDIS_OUTAGES",
     "REHYDRATIONS",
     "SLACK_DEDUPLICATED",
     "SPANS_DROPPED",

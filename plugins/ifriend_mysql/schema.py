@@ -49,6 +49,10 @@ class Tables:
         return f"`{self.prefix}redis_repairs`"
 
     @property
+    def redis_outages(self) -> str:
+        return f"`{self.prefix}redis_outages`"
+
+    @property
     def schema_version(self) -> str:
         return f"`{self.prefix}schema_version`"
 
@@ -83,6 +87,7 @@ class Tables:
             self.app_state,
             self.user_state,
             self.redis_repairs,
+            self.redis_outages,
             self.memory_terms,
             self.memory_index,
             self.memory_term_counts,
@@ -208,6 +213,20 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
   memory_id {id},
   deleted_at DOUBLE NOT NULL,
   PRIMARY KEY (user_pk, memory_id)
+) {options}""",
+        ],
+    ),
+    (
+        3,
+        [
+            # The tiered store: a replica that acknowledges writes Redis may lack keeps a
+            # row here alive (MySQL's clock); while any row lives, no replica renews the
+            # Redis lease, so nobody trusts Redis.
+            """CREATE TABLE IF NOT EXISTS {t.redis_outages} (
+  replica VARBINARY(64) NOT NULL,
+  started_at DOUBLE NOT NULL,
+  expires_at DOUBLE NOT NULL,
+  PRIMARY KEY (replica)
 ) {options}""",
         ],
     ),

@@ -388,26 +388,74 @@ class MySQLStore:
         rows = (await self._batch("get_user_state", batch))[0].rows
         return decode_value(rows[0][0]) if rows else {}
 
-    # --- the tiered store's repair queue ---------------------------------------------------
+    # --- the tiered store's repair queue and outage rows -----------------------------------
 
-    async def mark_for_repair(self, key: SessionKey) -> None:
-        """Remember that Redis may not mirror this session (a committed write missed it)."""
+    async def mark_for_repair(self, key: SessionKey, *, outage: str | None = None,
+                              outage_seconds: float = 0.0) -> bool:
+        """Remember that Redis may not mirror this session (a committed write missed it).
+
+        With `outage` (a replica id), the same round trip extends that replica's outage
+        row by `outage_seconds`, and the result says whether the row had stayed alive.
+        """
         batch = Batch().add(
             f"INSERT INTO {self.tables.redis_repairs} (app_name, user_id, session_id, created_at) "
             "VALUES (%s, %s, %s, %s)",
             [key.app_name, key.user_id, key.session_id, time.time()],
         )
-        await self._batch("mark_for_repair", batch)
+        if outage is not None:
+            batch.add(*self._extend_outage(outage, outage_seconds), name="outage")
+        results = await self._batch("mark_for_repair", batch)
+        return outage is None or batch.pick(results, "outage").rowcount == 1
 
-    async def pending_repairs(self, limit: int) -> list[tuple[int, SessionKey]]:
-        """The oldest `limit` repair marks as (repair_id, key)."""
-        batch = Batch().add(
-            f"SELECT pk, app_name, user_id, session_id FROM {self.tables.redis_repairs} "
-            "ORDER BY pk LIMIT %s",
-            [int(limit)],
+    def _extend_outage(self, replica: str, seconds: float) -> tuple[str, list[Any]]:
+        now = "UNIX_TIMESTAMP(NOW(6))"
+        return (
+            f"UPDATE {self.tables.redis_outages} SET expires_at = {now} + %s "
+            f"WHERE replica = %s AND expires_at > {now}",
+            [seconds, replica],
         )
-        rows = (await self._batch("pending_repairs", batch))[0].rows or ()
-        return [(int(pk), SessionKey(_text(a), _text(u), _text(s))) for pk, a, u, s in rows]
+
+    async def begin_outage(self, replica: str, seconds: float) -> None:
+        """Start (or extend) `replica`'s outage row: it lives `seconds` on MySQL's clock."""
+        now = "UNIX_TIMESTAMP(NOW(6))"
+        batch = Batch().add(
+            f"INSERT INTO {self.tables.redis_outages} (replica, started_at, expires_at) "
+            f"VALUES (%s, {now}, {now} + %s) "
+            f"ON DUPLICATE KEY UPDATE started_at = IF(expires_at > {now}, started_at, {now}), "
+            f"expires_at = {now} + %s",
+            [replica, seconds, seconds],
+        )
+        await self._batch("begin_outage", batch)
+
+    async def extend_outage(self, replica: str, seconds: float) -> bool:
+        """Keep `replica`'s outage row alive; False if it had already expired (or is gone)."""
+        batch = Batch().add(*self._extend_outage(replica, seconds))
+        return (await self._batch("extend_outage", batch))[0].rowcount == 1
+
+    async def end_outage(self, replica: str) -> None:
+        batch = Batch().add(f"DELETE FROM {self.tables.redis_outages} WHERE replica = %s", [replica])
+        await self._batch("end_outage", batch)
+
+    async def redis_trust(self, limit: int) -> tuple[int, list[tuple[int, SessionKey]]]:
+        """How many replicas are in a live outage, and the oldest `limit` repair marks."""
+        batch = (
+            Batch()
+            .add(
+                f"SELECT COUNT(*) FROM {self.tables.redis_outages} "
+                "WHERE expires_at > UNIX_TIMESTAMP(NOW(6))",
+                name="outages",
+            )
+            .add(
+                f"SELECT pk, app_name, user_id, session_id FROM {self.tables.redis_repairs} "
+                "ORDER BY pk LIMIT %s",
+                [int(limit)],
+                name="repairs",
+            )
+        )
+        results = await self._batch("redis_trust", batch)
+        outages = int(batch.pick(results, "outages").rows[0][0])
+        rows = batch.pick(results, "repairs").rows or ()
+        return outages, [(int(pk), SessionKey(_text(a), _text(u), _text(s))) for pk, a, u, s in rows]
 
     async def clear_repairs(self, ids: list[int]) -> None:
         if not ids:

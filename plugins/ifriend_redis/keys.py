@@ -40,6 +40,7 @@ class Keys:
         self.prefix = prefix
         self._sessions: dict[SessionKey, SessionKeys] = {}  # built on every call otherwise
         self._lease = f"{prefix}:lease"
+        self.health = f"{prefix}:health"
 
     def session(self, key: SessionKey) -> SessionKeys:
         keys = self._sessions.get(key)

@@ -202,6 +202,18 @@ redis.call('EXPIRE', KEYS[1], ARGV[2])
 return floor
 """
 
+# KEYS: hash. ARGV: floor, ttl. Replace an app/user state hash by {_floor = floor}, so no
+# copy older than `floor` can be hydrated. -> the floor kept.
+SCOPE_TOMBSTONE = """
+local floor = tonumber(ARGV[1])
+local old = tonumber(redis.call('HGET', KEYS[1], '_floor') or '0')
+if old > floor then floor = old end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], '_floor', floor)
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return floor
+"""
+
 ALL = {
     "append": APPEND,
     "create": CREATE,
@@ -212,4 +224,5 @@ ALL = {
     "hydrate_scope": HYDRATE_SCOPE,
     "mirror_scope": MIRROR_SCOPE,
     "tombstone": TOMBSTONE,
+    "scope_tombstone": SCOPE_TOMBSTONE,
 }

@@ -3,6 +3,11 @@
 Floors make the classic cache race safe: a reader loads v5 from MySQL, a writer
 commits v6 and finds Redis without the session, so it leaves `floor = 6`; the
 reader's hydrate of v5 is then refused.
+
+With `replica_acks` set (`require_replica_acks`), every write that must survive a
+failover (mirrors, tombstones) is followed by `WAIT n timeout` on the same
+connection, and counts as done only once `n` replicas acknowledged it: Redis
+replication is asynchronous, and a promoted replica lacks what it never received.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from ifriend.errors import BackendUnavailableError
 from ifriend.sessions.store import EventRecord, Revision, SessionKey, StoredSession
 
 from .client import Op
@@ -37,6 +43,10 @@ class Probe:
     lease: bool = False
 
 
+class UnreplicatedWriteError(BackendUnavailableError):
+    """Redis applied a write that too few replicas acknowledged in time: a failover may lose it."""
+
+
 class TierOps:
     """Methods of `RedisStore` beyond the `SessionStore` contract."""
 
@@ -44,6 +54,33 @@ class TierOps:
     keys: Keys
     _ttl: int
     _state_ttl: int
+    replica_acks: int = 0
+    replica_ack_timeout_ms: int = 200
+
+    def require_replica_acks(self, replicas: int, timeout_ms: int) -> None:
+        """Count a mirror or tombstone as written only once `replicas` replicas have it."""
+        self.replica_acks = replicas
+        self.replica_ack_timeout_ms = timeout_ms
+
+    async def _write(self, operation: str, ops: list[Op]) -> list[Any]:
+        """Send `ops` (writes) in one round trip, each followed by WAIT when replica acks
+        are required; the writes' replies, or `UnreplicatedWriteError`."""
+        acks = self.replica_acks
+        if acks:
+            wait = ("WAIT", acks, self.replica_ack_timeout_ms)
+            ops = [part for op in ops for part in (op, wait)]
+        async with self.client.bounded(operation) as span:
+            replies = await self.client.execute(ops)
+            if not acks:
+                return replies
+            confirmed = min(replies[1::2])
+            span.set_attribute("ifriend.redis.replica_acks", confirmed)
+        if confirmed < acks:
+            raise UnreplicatedWriteError(
+                f"redis {operation}: {confirmed} of {acks} replicas acknowledged "
+                f"within {self.replica_ack_timeout_ms} ms"
+            )
+        return replies[::2]
 
     def _append_op(
         self, key: SessionKey, record: EventRecord, expected: Revision, *, mirror: bool
@@ -137,14 +174,13 @@ class TierOps:
 
         True if Redis now holds it. Otherwise Redis did not hold the session just
         before it: the session's keys become a tombstone `{floor: version}` that
-        refuses any hydrate of an older copy, and False is returned.
+        refuses any hydrate of an older copy, and False is returned. Either way no
+        copy lacking the event is left; `UnreplicatedWriteError` if that is unsure.
         """
         expected = Revision(revision_after.incarnation, revision_after.version - 1)
-        async with self.client.bounded("mirror_append") as span:
-            (result,) = await self.client.execute(
-                [self._append_op(key, record, expected, mirror=True)]
-            )
-            span.set_attribute("ifriend.outcome", result[0].decode())
+        (result,) = await self._write(
+            "mirror_append", [self._append_op(key, record, expected, mirror=True)]
+        )
         return result[0] in (b"applied", b"duplicate")
 
     async def mirror_scope_state(
@@ -154,42 +190,65 @@ class TierOps:
         hash_key = self.keys.scope_state(app_name, user_id)
         tombstone_ttl = self._state_ttl or self._ttl
         args = [version, self._state_ttl, tombstone_ttl, *state_pairs(delta)]
-        async with self.client.bounded("mirror_scope_state"):
-            (applied,) = await self.client.execute(
-                [self.client.evalsha("mirror_scope", [hash_key], args)]
-            )
+        (applied,) = await self._write(
+            "mirror_scope_state", [self.client.evalsha("mirror_scope", [hash_key], args)]
+        )
         return bool(applied)
 
-    async def invalidate(self, key: SessionKey, *, floor: int | None = None) -> None:
-        """Drop the session's keys; with `floor`, leave a tombstone refusing older hydrates."""
+    async def invalidate(
+        self,
+        key: SessionKey,
+        *,
+        floor: int | None = None,
+        app_floor: int | None = None,
+        user_floor: int | None = None,
+        ttl: int | None = None,
+    ) -> None:
+        """Drop the session's keys; with `floor`, leave a tombstone refusing older hydrates.
+
+        `app_floor` / `user_floor` do the same to the app and user state hashes; the
+        tombstones live `ttl` seconds (default: the session TTL). One round trip,
+        replicated before it returns when replica acks are required.
+        """
         sk = self.keys.session(key)
         if floor is None:
-            op: Op = delete(*sk.all())
+            ops: list[Op] = [delete(*sk.all())]
         else:
-            op = self.client.evalsha("tombstone", sk.all(), [floor, self._ttl])
-        async with self.client.bounded("invalidate"):
-            await self.client.execute([op])
+            ops = [self.client.evalsha("tombstone", sk.all(), [floor, ttl or self._ttl])]
+        tombstone_ttl = ttl or self._state_ttl or self._ttl
+        for user_id, scope_floor in ((None, app_floor), (key.user_id, user_floor)):
+            if scope_floor is not None:
+                hash_key = self.keys.scope_state(key.app_name, user_id)
+                ops.append(
+                    self.client.evalsha("scope_tombstone", [hash_key], [scope_floor, tombstone_ttl])
+                )
+        await self._write("invalidate", ops)
 
     async def invalidate_scope_state(self, app_name: str, user_id: str | None) -> None:
         """Drop the app (user_id None) or user state hash."""
-        async with self.client.bounded("invalidate_scope_state"):
-            await self.client.execute([delete(self.keys.scope_state(app_name, user_id))])
+        await self._write("invalidate_scope_state", [delete(self.keys.scope_state(app_name, user_id))])
 
-    async def renew_lease(self, lease_ms: int, *, grant: bool = False) -> bool:
-        """Extend the outage lease to `lease_ms` from now, as this client's clock says.
+    async def grant_lease(self, until_ms: int) -> bool:
+        """Make the lease live until `until_ms` (Unix time in ms, this client's clock).
 
-        Only an existing lease is extended (XX), and the deadline is absolute (PXAT),
-        computed just before sending: a renewal held up while Redis was paused can
-        neither outlive its deadline nor revive a lease that expired meanwhile. Only
-        `grant=True`, after the repairs, creates it. Returns whether the lease is held.
+        The deadline is absolute (PXAT): a grant held up while Redis was paused cannot
+        outlive it. Returns whether the lease is held now.
         """
-        async with self.client.bounded("renew_lease"):
-            deadline = int(time.time() * 1000) + lease_ms
-            command = ("SET", self.keys.lease, b"1", "PXAT", deadline)
-            (reply,) = await self.client.execute([(*command, "XX") if not grant else command])
+        async with self.client.bounded("grant_lease"):
+            if until_ms <= time.time() * 1000:
+                return False
+            (reply,) = await self.client.execute([("SET", self.keys.lease, b"1", "PXAT", until_ms)])
             return reply is not None
 
     async def lease_present(self) -> bool:
         async with self.client.bounded("lease_present"):
             (found,) = await self.client.execute([exists(self.keys.lease)])
             return bool(found)
+
+    async def healthy(self) -> bool:
+        """Whether a write reaches Redis (and its replicas, when acks are required) now."""
+        try:
+            await self._write("health", [("SET", self.keys.health, b"1", "PX", 10_000)])
+        except BackendUnavailableError:
+            return False
+        return True

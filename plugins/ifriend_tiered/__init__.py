@@ -10,8 +10,9 @@ from .settings import TieredSettings
 from .store import TieredStore
 
 _REDIS_METHODS = ("probe", "hydrate", "hydrate_scope_state", "mirror_append", "mirror_scope_state",
-                  "invalidate", "renew_lease")
-_MYSQL_METHODS = ("mark_for_repair", "pending_repairs", "clear_repairs")
+                  "invalidate", "grant_lease", "healthy", "require_replica_acks")
+_MYSQL_METHODS = ("mark_for_repair", "redis_trust", "clear_repairs", "begin_outage",
+                  "extend_outage", "end_outage")
 
 
 def _require(store: object, backend: str, role: str, methods: tuple[str, ...]) -> None:
@@ -40,12 +41,26 @@ def build_tiered(context: BackendContext) -> TieredStore:
             value=lease_ms,
             expected=f"at most {redis_timeout_ms} (backends.{settings.redis_backend}.timeout_seconds)",
         )
+    redis_settings = getattr(redis, "settings", None)
+    wait_replicas = settings.wait_replicas
+    if wait_replicas is None:
+        wait_replicas = 1 if getattr(redis_settings, "cluster", False) else 0
+    if wait_replicas and settings.wait_timeout_ms >= redis_timeout_ms:
+        raise ConfigError(
+            "waiting for Redis replicas must end before the Redis timeout",
+            source=context.settings.origin("backends", "tiered", "wait_timeout_ms"),
+            key="backends.tiered.wait_timeout_ms",
+            value=settings.wait_timeout_ms,
+            expected=f"less than {redis_timeout_ms} (backends.{settings.redis_backend}.timeout_seconds)",
+        )
+    redis.require_replica_acks(wait_replicas, settings.wait_timeout_ms)  # type: ignore[attr-defined]
     return TieredStore(
         redis=redis,  # type: ignore[arg-type]
         mysql=mysql,  # type: ignore[arg-type]
         cache=SessionCache(max_sessions=settings.lru_max_sessions, max_bytes=settings.lru_max_bytes),
         lease_ms=lease_ms,
         redis_retry_seconds=settings.redis_retry_seconds,
+        clock_skew_ms=settings.clock_skew_ms,
     )
 
 

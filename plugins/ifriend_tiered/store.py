@@ -1,14 +1,10 @@
 """`TieredStore`: the LRU over Redis over MySQL, write-through.
 
-MySQL is the truth: an append is acknowledged once MySQL committed it. Redis
-mirrors every committed write and answers reads in one round trip; the LRU keeps
-parsed events so a read validates against Redis and fetches only a missing tail.
-
-Redis may be behind only where a mirror write failed. Such sessions are recorded
-in MySQL for repair, and Redis is trusted only while its lease key lives: a lease
-renewed with an absolute deadline by every replica that talks to Redis, so it is
-gone after any outage long enough to fail a write. A reader that finds no lease
-first invalidates every session awaiting repair, then renews the lease.
+MySQL is the truth: an append is acknowledged once MySQL committed it and Redis
+either mirrored it (replicated, when replica acks are required) or can no longer
+be believed by any replica (see `trust`). Redis answers reads in one round trip;
+the LRU keeps parsed events so a read validates against Redis and fetches only a
+missing tail.
 """
 
 from __future__ import annotations
@@ -35,6 +31,7 @@ from ifriend.sessions.store import (
 )
 
 from .cache import CachedSession, SessionCache, estimate_nbytes
+from .trust import RedisTrust
 
 logger = logging.getLogger("ifriend.tiered")
 
@@ -55,17 +52,31 @@ class RedisTier(SessionStore, Protocol):
     async def mirror_scope_state(
         self, app_name: str, user_id: str | None, delta: dict[str, Any], version: int
     ) -> None: ...
-    async def invalidate(self, key: SessionKey, *, floor: int | None = None) -> None: ...
-    async def invalidate_scope_state(self, app_name: str, user_id: str | None) -> None: ...
-    async def renew_lease(self, lease_ms: int, *, grant: bool = False) -> bool: ...
+    async def invalidate(
+        self,
+        key: SessionKey,
+        *,
+        floor: int | None = None,
+        app_floor: int | None = None,
+        user_floor: int | None = None,
+        ttl: int | None = None,
+    ) -> None: ...
+    async def grant_lease(self, until_ms: int) -> bool: ...
+    async def healthy(self) -> bool: ...
+    def require_replica_acks(self, replicas: int, timeout_ms: int) -> None: ...
 
 
 class MySQLTier(SessionStore, Protocol):
     """What the tiered store needs from its MySQL tier, beyond the store contract."""
 
-    async def mark_for_repair(self, key: SessionKey) -> None: ...
-    async def pending_repairs(self, limit: int) -> list[tuple[int, SessionKey]]: ...
+    async def mark_for_repair(
+        self, key: SessionKey, *, outage: str | None = None, outage_seconds: float = 0.0
+    ) -> bool: ...
+    async def redis_trust(self, limit: int) -> tuple[int, list[tuple[int, SessionKey]]]: ...
     async def clear_repairs(self, ids: list[int]) -> None: ...
+    async def begin_outage(self, replica: str, seconds: float) -> None: ...
+    async def extend_outage(self, replica: str, seconds: float) -> bool: ...
+    async def end_outage(self, replica: str) -> None: ...
 
 
 def _note(**attributes: Any) -> None:
@@ -73,7 +84,7 @@ def _note(**attributes: Any) -> None:
 
 
 def _fallback(operation: str) -> None:
-    """An operation served by MySQL alone because Redis is (or just went) away."""
+    """An operation served by MySQL alone because Redis is away, or not trusted."""
     telemetry.count(telemetry.REDIS_FALLBACKS, attributes={"ifriend.operation": operation})
 
 
@@ -90,17 +101,16 @@ class TieredStore:
         cache: SessionCache,
         lease_ms: int = 1500,
         redis_retry_seconds: float = 1.0,
+        clock_skew_ms: int = 100,
     ) -> None:
         self.redis = redis
         self.mysql = mysql
         self.cache = cache
         self.lease_ms = lease_ms
         self.redis_retry_seconds = redis_retry_seconds
+        self.trust = RedisTrust(redis, mysql, lease_ms=lease_ms, clock_skew_ms=clock_skew_ms)
         self._redis_down_until = 0.0
         self._redis_down = False
-        self._lease_renewed_at = float("-inf")
-        self._needs_repair = False
-        self._repair_lock = asyncio.Lock()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -113,9 +123,12 @@ class TieredStore:
 
     async def close(self) -> None:
         try:
-            await self.redis.close()
+            await self.trust.close()
         finally:
-            await self.mysql.close()
+            try:
+                await self.redis.close()
+            finally:
+                await self.mysql.close()
 
     async def ping(self) -> None:
         await self.mysql.ping()
@@ -132,49 +145,49 @@ class TieredStore:
         if not self._redis_down:
             self._redis_down = True
             logger.warning(
-                "Redis unreachable (%s); serving sessions from MySQL until it answers again",
+                "Redis unreachable or unsafe (%s); serving sessions from MySQL until it answers again",
                 type(exc).__name__,
             )
 
-    async def _redis_answered(self) -> None:
-        """Bookkeeping after a successful Redis call: recovery notice, repairs, lease."""
+    def _redis_answered(self) -> None:
         if self._redis_down:
             self._redis_down = False
-            logger.warning("Redis answers again; repairing sessions written while it was away")
-        if self._needs_repair:
-            await self._repair()
-        elif time.monotonic() - self._lease_renewed_at > self.lease_ms / 3000:
-            if await self.redis.renew_lease(self.lease_ms):
-                self._lease_renewed_at = time.monotonic()
-            else:
-                await self._repair()
+            logger.warning("Redis answers again")
+        self.trust.touch()
 
-    async def _repair(self) -> None:
-        """Invalidate in Redis every session whose mirror write failed, then renew the lease."""
-        async with self._repair_lock:
-            while repairs := await self.mysql.pending_repairs(500):
-                for _, key in repairs:
-                    await self.redis.invalidate(key)
-                    await self.redis.invalidate_scope_state(key.app_name, None)
-                    await self.redis.invalidate_scope_state(key.app_name, key.user_id)
-                await self.mysql.clear_repairs([repair_id for repair_id, _ in repairs])
-                _note(**{"ifriend.redis.repaired": len(repairs)})
-            await self.redis.renew_lease(self.lease_ms, grant=True)
-            self._lease_renewed_at = time.monotonic()
-            self._needs_repair = False
+    async def _distrust(
+        self,
+        key: SessionKey,
+        *,
+        floor: int,
+        app_floor: int | None = None,
+        user_floor: int | None = None,
+        acknowledging: bool = True,
+    ) -> None:
+        """Make sure no replica believes a Redis copy of `key` older than a committed write.
 
-    async def _mark_for_repair(self, key: SessionKey) -> None:
-        """Record in MySQL that Redis may hold a stale copy of `key`, then try to drop it now."""
-        self._needs_repair = True
-        try:
-            await self.mysql.mark_for_repair(key)
-        except BackendUnavailableError:
-            logger.error(
-                "could not record a session for Redis repair; Redis may serve it stale "
-                "until its keys expire"
-            )
-            raise
+        Tombstones the session in Redis; when Redis cannot be told, records the session
+        for repair, starts this replica's outage and (when `acknowledging`) waits until
+        no replica can still hold a lease granted before it.
+        """
+        if not self.trust.in_outage and self._redis_usable():
+            try:
+                await self.redis.invalidate(
+                    key, floor=floor, app_floor=app_floor, user_floor=user_floor
+                )
+                return
+            except BackendUnavailableError as exc:
+                self._redis_failed(exc)
         _note(**{"ifriend.redis.repair_marked": True})
+        try:
+            in_outage = await self.trust.record_repair(key)
+        except BackendUnavailableError:
+            logger.error("could not record a session for Redis repair (MySQL unreachable)")
+            raise
+        if not in_outage:
+            await self.trust.begin_outage()
+        if acknowledging:
+            await self.trust.wait_until_safe()
 
     # -- reads -----------------------------------------------------------------------------
 
@@ -187,19 +200,22 @@ class TieredStore:
     ) -> StoredSession | None:
         cached = self.cache.get(key)
         telemetry.count(telemetry.LRU_HITS if cached is not None else telemetry.LRU_MISSES)
-        if self._redis_usable():
+        if not self.trust.believed():
+            _note(**{"ifriend.redis.trusted": False})
+            _fallback("load")
+        elif self._redis_usable():
             try:
                 probe = await self.redis.probe(key, cached.revision if cached else None)
+                self._redis_answered()
                 if not probe.lease:
-                    await self._repair()
-                    probe = await self.redis.probe(key, cached.revision if cached else None)
-                await self._redis_answered()
+                    probe = await self._probe_after_renewal(key, cached)
             except BackendUnavailableError as exc:
                 self._redis_failed(exc)
                 _fallback("load")
             else:
                 if (
-                    probe.status != "miss"
+                    probe is not None
+                    and probe.status != "miss"
                     and probe.app_state_version is not None
                     and probe.user_state_version is not None
                 ):
@@ -222,6 +238,20 @@ class TieredStore:
         else:
             _fallback("load")
         return await self._load_from_mysql(key, num_recent_events, after_timestamp)
+
+    async def _probe_after_renewal(self, key: SessionKey, cached: CachedSession | None) -> Any:
+        """The probe again once the lease is renewed; None if Redis may not be believed."""
+        try:
+            renewed = await self.trust.renew()
+        except BackendUnavailableError as exc:  # MySQL (or Redis) failed the check
+            _note(**{"ifriend.redis.trust_error": type(exc).__name__})
+            renewed = False
+        if renewed:
+            probe = await self.redis.probe(key, cached.revision if cached else None)
+            if probe.lease:
+                return probe
+        _note(**{"ifriend.redis.trusted": False})
+        return None
 
     def _advance(self, key: SessionKey, cached: CachedSession | None, probe: Any) -> CachedSession:
         if probe.status == "current" and cached is not None:
@@ -262,7 +292,7 @@ class TieredStore:
                 estimate_nbytes(sum(len(p) for p in payloads)),
             ),
         )
-        if self._redis_usable():
+        if self._redis_usable() and not self.trust.in_outage:
             try:
                 await self._hydrate(stored)
             except BackendUnavailableError as exc:
@@ -335,12 +365,17 @@ class TieredStore:
             except BackendUnavailableError as exc:
                 self._redis_failed(exc)
                 _fallback("create")
-                if app_delta or user_delta:
-                    await self._mark_for_repair(key)
+            else:
+                return stored
         else:
             _fallback("create")
-            if app_delta or user_delta:
-                await self._mark_for_repair(key)
+        if app_delta or user_delta:
+            await self._distrust(
+                key,
+                floor=0,
+                app_floor=stored.app_state_version if app_delta else None,
+                user_floor=stored.user_state_version if user_delta else None,
+            )
         return stored
 
     async def append(
@@ -352,14 +387,27 @@ class TieredStore:
         except BackendUnavailableError:
             # The commit may have happened with its reply lost: make the next read
             # come from MySQL rather than from a Redis copy that lacks the event.
-            await self._forget(key, floor=expected.version + 1)
+            self.cache.discard(key)
+            try:
+                await self._distrust(key, floor=expected.version + 1, acknowledging=False)
+            except BackendUnavailableError:
+                pass  # logged; the append's own error is the one to report
             raise
         if result.outcome is AppendOutcome.DUPLICATE:
             # A retry of an event whose first attempt may never have been mirrored.
-            await self._forget(key, floor=result.revision.version)
+            self.cache.discard(key)
+            await self._distrust(key, floor=result.revision.version)
             return result
-        if not await self._mirror(key, record, result):
-            await self._mark_for_repair(key)
+        if await self._mirror(key, record, result):
+            if self.trust.in_outage:
+                await self.trust.end_outage()
+        else:
+            await self._distrust(
+                key,
+                floor=result.revision.version,
+                app_floor=result.app_state_version if record.app_delta else None,
+                user_floor=result.user_state_version if record.user_delta else None,
+            )
         cached = self.cache.get(key)
         if cached is not None and cached.revision == expected:
             state = (
@@ -401,22 +449,7 @@ class TieredStore:
     async def delete(self, key: SessionKey) -> None:
         _note(**{"ifriend.tier": "mysql"})
         await self.mysql.delete(key)
+        self.cache.discard(key)
         # The tombstone refuses a reader that loaded the session just before the
         # delete and would hydrate it back into Redis.
-        await self._forget(key, floor=DELETED)
-
-    async def _forget(self, key: SessionKey, *, floor: int) -> None:
-        """Drop the session from the LRU and Redis (leaving a floor that refuses hydrating
-        older copies), or record it for repair if Redis is away."""
-        self.cache.discard(key)
-        if self._redis_usable():
-            try:
-                await self.redis.invalidate(key, floor=floor)
-                return
-            except BackendUnavailableError as exc:
-                self._redis_failed(exc)
-        _fallback("forget")
-        try:
-            await self._mark_for_repair(key)
-        except BackendUnavailableError:
-            pass  # logged; the caller's own error (if any) is the one to report
+        await self._distrust(key, floor=DELETED)

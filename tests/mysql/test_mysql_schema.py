@@ -48,6 +48,7 @@ async def test_connect_creates_every_table_innodb_utf8mb4_bin(
             "app_state",
             "user_state",
             "redis_repairs",
+            "redis_outages",
             "memory_users",
             "memories",
             "memory_terms",

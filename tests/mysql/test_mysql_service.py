@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import time
 from typing import Any
 
@@ -354,16 +356,41 @@ async def test_the_app_builds_connects_and_closes_the_backend(
 
 
 async def test_the_repair_queue(store: Any, app_name: str) -> None:
+    async def pending(limit: int = 100) -> list[tuple[int, SessionKey]]:
+        return [p for p in (await store.redis_trust(limit))[1] if p[1].app_name == app_name]
+
     keys = [SessionKey(app_name, "u", f"s{i}") for i in range(3)]
     for key in keys:
         await store.mark_for_repair(key)
     await store.mark_for_repair(keys[0])  # marking twice is harmless
-    pending = [p for p in await store.pending_repairs(100) if p[1].app_name == app_name]
-    assert [key for _, key in pending] == [*keys, keys[0]]
-    assert [key for _, key in await store.pending_repairs(2)] == keys[:2]  # oldest first
-    await store.clear_repairs([repair_id for repair_id, _ in pending[:2]])
-    left = [key for _, key in await store.pending_repairs(100) if key.app_name == app_name]
-    assert left == [keys[2], keys[0]]
-    await store.clear_repairs([repair_id for repair_id, _ in pending])
+    marked = await pending()
+    assert [key for _, key in marked] == [*keys, keys[0]]
+    assert [key for _, key in await pending(2)] == keys[:2]  # oldest first
+    await store.clear_repairs([repair_id for repair_id, _ in marked[:2]])
+    assert [key for _, key in await pending()] == [keys[2], keys[0]]
+    await store.clear_repairs([repair_id for repair_id, _ in marked])
     await store.clear_repairs([])
-    assert not [p for p in await store.pending_repairs(100) if p[1].app_name == app_name]
+    assert not await pending()
+
+
+async def test_outage_rows_live_on_mysqls_clock_while_extended(store: Any, app_name: str) -> None:
+    replica = f"r-{app_name}"[:64]
+    before = (await store.redis_trust(1))[0]
+    assert not await store.extend_outage(replica, 5)  # no row yet
+    await store.begin_outage(replica, 0.3)
+    assert (await store.redis_trust(1))[0] == before + 1
+    assert await store.extend_outage(replica, 0.3)
+    assert await store.mark_for_repair(
+        SessionKey(app_name, "u", "s"), outage=replica, outage_seconds=0.3
+    )
+    await asyncio.sleep(0.5)
+    assert (await store.redis_trust(1))[0] == before  # expired
+    assert not await store.extend_outage(replica, 5)  # too late: it must begin again
+    assert not await store.mark_for_repair(
+        SessionKey(app_name, "u", "s"), outage=replica, outage_seconds=5
+    )
+    await store.begin_outage(replica, 5)
+    assert (await store.redis_trust(1))[0] == before + 1
+    await store.end_outage(replica)
+    assert (await store.redis_trust(1))[0] == before
+    await store.clear_repairs([pk for pk, k in (await store.redis_trust(100))[1] if k.app_name == app_name])

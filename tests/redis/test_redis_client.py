@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 
 import pytest
@@ -69,7 +70,8 @@ async def test_the_store_works_over_either_protocol(redis_url, protocol):
         assert (probe.status, probe.state, probe.app_state_version) == ("current", {"k": 2}, 2)
         assert [h.key for h in await store.list("app", None)] == [key]
         assert await store.get_user_state("app", "user") == {"u": 3}
-        assert await store.renew_lease(1000, grant=True) and await store.lease_present()
+        assert await store.grant_lease(int(time.time() * 1000) + 1000)
+        assert await store.lease_present()
         await store.ping()
     finally:
         r = store.client.redis

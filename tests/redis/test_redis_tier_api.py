@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 
 import pytest
 from redis_helpers import make_record
 
 from ifriend.sessions import Revision, SessionKey, StoredSession
+from ifriend_redis.tier import UnreplicatedWriteError
 
 pytestmark = pytest.mark.redis
 
@@ -58,21 +60,54 @@ async def test_probe_current_behind_and_miss(store, key):
     assert (await store.probe(SessionKey("app", "user", "absent"), None)).status == "miss"
 
 
+def in_ms(ms: int) -> int:
+    return int(time.time() * 1000) + ms
+
+
 async def test_lease_is_absolute_and_seen_by_probe(store, key):
     assert not await store.lease_present()
     assert not (await store.probe(key, None)).lease
-    assert not await store.renew_lease(5000)  # a renewal never creates the lease
+    assert not await store.grant_lease(in_ms(-10))  # a deadline already past grants nothing
     assert not await store.lease_present()
-    assert await store.renew_lease(5000, grant=True)
+    assert await store.grant_lease(in_ms(5000))
     assert await store.lease_present()
     assert (await store.probe(key, None)).lease
     pttl = await store.client.redis.pttl(store.keys.lease)
     assert 4000 < pttl <= 5000
-    assert await store.renew_lease(1)
-    await asyncio.sleep(0.02)
+    assert await store.grant_lease(in_ms(5))
+    await asyncio.sleep(0.05)
     assert not await store.lease_present()
-    assert not await store.renew_lease(5000)  # expired: only a grant (after repairs) revives it
-    assert not await store.lease_present()
+
+
+async def test_writes_wait_for_replica_acks_when_required(store, key):
+    await store.create(key, incarnation="inc", state={}, app_delta={}, user_delta={}, created_at=1.0)
+    assert await store.healthy()
+    store.require_replica_acks(1, 20)  # the test server has no replica
+    try:
+        with pytest.raises(UnreplicatedWriteError, match="0 of 1 replicas"):
+            await store.mirror_append(key, make_record("e1"), Revision("inc", 1))
+        with pytest.raises(UnreplicatedWriteError):
+            await store.invalidate(key, floor=5)
+        assert not await store.healthy()
+    finally:
+        store.require_replica_acks(0, 20)
+    # the write itself was applied: only its replication was unconfirmed
+    assert (await store.probe(key, None)).status == "miss"  # the tombstone of invalidate
+
+
+async def test_invalidate_leaves_floors_on_the_session_and_its_scopes(store, key):
+    app_hash = store.keys.app_state(key.app_name)
+    user_hash = store.keys.user_state(key.app_name, key.user_id)
+    await store.create(key, incarnation="inc", state={}, app_delta={"a": 1}, user_delta={"u": 1},
+                       created_at=1.0)
+    await store.invalidate(key, floor=3, app_floor=2, user_floor=7, ttl=30)
+    r = store.client.redis
+    assert await r.hget(store.keys.session(key).meta, "floor") == b"3"
+    assert await r.hgetall(app_hash) == {b"_floor": b"2"}
+    assert await r.hgetall(user_hash) == {b"_floor": b"7"}
+    assert 0 < await r.ttl(app_hash) <= 30
+    assert not await store.hydrate_scope_state(key.app_name, None, {"a": 0}, 1)  # older: refused
+    assert await store.hydrate_scope_state(key.app_name, None, {"a": 1}, 2)
 
 
 async def test_hydrate_writes_a_whole_consistent_session(store, key):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import logging
 
 import pytest
@@ -32,6 +33,13 @@ def texts(session) -> list[str]:
 
 async def get(app, session_id="s1", **kw):
     return await app.session_service.get_session(app_name=APP, user_id=USER, session_id=session_id, **kw)
+
+
+async def until(condition, seconds: float = 5.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
 
 
 def store_of(app):
@@ -233,8 +241,10 @@ async def test_redis_down_keeps_working_from_mysql_and_says_so(make_app, private
     assert span.attributes["ifriend.tier"] == "mysql"
     assert any("Redis unreachable" in r.getMessage() for r in caplog.records)
 
+    assert store_of(app).trust.in_outage  # so no replica believes Redis meanwhile
+
     private_redis.start()
-    await asyncio.sleep(0.3)
+    await until(lambda: not store_of(app).trust.in_outage)  # it checks Redis in the background
     other = await make_app(redis={"url": private_redis.url, "timeout_seconds": 0.5})
     for replica in (app, other):
         assert texts(await get(replica)) == ["up", "while down"]
