@@ -3,6 +3,7 @@
     python replica.py '<settings as JSON>'
     {"op": "append", "session": "s1", "text": "hi"}  ->  {"ok": true}
     {"op": "get", "session": "s1"}                    ->  {"ok": true, "texts": [...]}
+("app", "user" and "cold": true, which drops the LRU first, are optional.)
 """
 
 from __future__ import annotations
@@ -27,11 +28,16 @@ async def serve(settings: Settings) -> None:
         while line := await loop.run_in_executor(None, sys.stdin.readline):
             command = json.loads(line)
             sid = command.get("session", "s1")
+            app_name, user_id = command.get("app", APP), command.get("user", USER)
             try:
-                session = await service.get_session(app_name=APP, user_id=USER, session_id=sid)
+                if command.get("cold"):
+                    service.store.cache.clear()
+                session = await service.get_session(app_name=app_name, user_id=user_id, session_id=sid)
                 if command["op"] == "append":
                     if session is None:
-                        session = await service.create_session(app_name=APP, user_id=USER, session_id=sid)
+                        session = await service.create_session(
+                            app_name=app_name, user_id=user_id, session_id=sid
+                        )
                     text = command["text"]
                     await service.append_event(
                         session,
