@@ -32,6 +32,7 @@ from ..app import App
 from ..config import Settings
 from ..sessions.store import SessionKey
 from .cleanup import delete_redis_keys, drop_tables, execute
+from .replicas import bench_replicas
 from .timing import Report, timed
 
 APP = "bench"
@@ -54,6 +55,8 @@ class BenchConfig:
     adk_db_max_length: int = 1000
     telemetry_samples: int = 2000
     telemetry_rounds: int = 2000  # one operation per target per round: the finest interleaving
+    replica_sessions: int = 50
+    replica_appends: int = 20
 
     @classmethod
     def quick(cls, redis_url: str, mysql_url: str) -> BenchConfig:
@@ -70,6 +73,8 @@ class BenchConfig:
             concurrent_appends=3,
             telemetry_samples=20,
             telemetry_rounds=20,
+            replica_sessions=4,
+            replica_appends=3,
         )
 
 
@@ -160,9 +165,16 @@ class Floor:
             self.conn.close()
 
 
+def backends(config: BenchConfig, run_id: str) -> dict[str, dict[str, Any]]:
+    """The `[backends]` tables of this run (its own key and table prefixes)."""
+    return {
+        "redis": {"url": config.redis_url, "key_prefix": f"ifriend-bench-{run_id}"},
+        "mysql": {"url": config.mysql_url, "table_prefix": f"ifbench_{run_id}_"},
+    }
+
+
 async def open_targets(config: BenchConfig, stack: AsyncExitStack, run_id: str) -> list[Target]:
-    redis = {"url": config.redis_url, "key_prefix": f"ifriend-bench-{run_id}"}
-    mysql = {"url": config.mysql_url, "table_prefix": f"ifbench_{run_id}_"}
+    redis, mysql = backends(config, run_id).values()
     targets = []
     for name in ("memory", "redis", "mysql", "tiered"):
         settings = Settings.model_validate(
@@ -436,6 +448,13 @@ async def run(config: BenchConfig, *, progress: Callable[[str], None] = lambda _
         await bench_recent(report, targets, config)
         progress("concurrency")
         await bench_concurrency(report, targets, config)
+        progress("replicas (1 and 2 processes)")
+        await bench_replicas(
+            report,
+            {"session": {"backend": "tiered"}, "backends": backends(config, run_id)},
+            sessions=config.replica_sessions,
+            appends=config.replica_appends,
+        )
         progress("telemetry overhead")
         with tempfile.TemporaryDirectory(prefix="ifriend-bench-otel-") as folder:
             await bench_telemetry(report, targets, config, folder)
