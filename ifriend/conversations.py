@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable, Hashable
+from collections.abc import AsyncIterator, Callable, Hashable, Sequence
 from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -25,10 +25,10 @@ from google.adk.errors.already_exists_error import AlreadyExistsError
 from google.adk.events.event import Event
 from google.adk.memory.base_memory_service import BaseMemoryService
 from google.adk.runners import Runner
-from google.adk.sessions.base_session_service import BaseSessionService
-from google.genai import types
+from google.adk.sessions.base_session_service import BaseSessionService, GetSessionConfig
 
 from . import telemetry
+from .attachments import Attachment, AttachmentsPlugin, stored_message
 
 logger = logging.getLogger(__name__)
 
@@ -73,22 +73,29 @@ class Conversations:
             memory_service=memory_service,
             auto_create_session=True,
         )
+        self._attachments = AttachmentsPlugin()
+        self.runner.plugin_manager.register_plugin(self._attachments)
         mode = StreamingMode.SSE if streaming else StreamingMode.NONE
         self.run_config = RunConfig(streaming_mode=mode)
         self._locks = KeyedLocks()
 
     @telemetry.traced_turn  # the `ifriend.turn` span (or the channel's): ADK's spans nest in it
-    async def turn(self, *, user_id: str, session_id: str, text: str) -> AsyncIterator[Reply]:
-        """Send `text` from `user_id` to session `session_id`; yield the reply as it grows.
+    async def turn(
+        self, *, user_id: str, session_id: str, text: str, attachments: Sequence[Attachment] = ()
+    ) -> AsyncIterator[Reply]:
+        """Send `text` (and files) from `user_id` to session `session_id`; yield the reply as it grows.
 
         The session is created on first use. The last update has `final=True`.
+        The session stores a note per attachment, not its bytes; the model reads the
+        files during this turn only (see `ifriend.attachments`).
         An agent's exception propagates. Consume it to the end, or close it
         (`contextlib.aclosing`): the conversation stays locked meanwhile.
         """
-        message = types.Content(role="user", parts=[types.Part(text=text)])
+        message = stored_message(text, attachments)
         invocation_id = f"e-{uuid.uuid4()}"
         reply, shown = ReplyText(), ""
-        async with self._locks.hold((user_id, session_id)):
+        lock = self._locks.hold((user_id, session_id))
+        async with lock, self._attachments.attached(invocation_id, attachments):
             for attempt in (1, 2):
                 events = self.runner.run_async(
                     user_id=user_id,
@@ -120,6 +127,27 @@ class Conversations:
             finally:  # the channel has the final reply (or closed the turn after it)
                 if self.after_turn is not None:
                     self.after_turn(user_id=user_id, session_id=session_id)
+
+    async def add_event(self, *, user_id: str, session_id: str, event: Event) -> bool:
+        """Append `event` to an existing session without running the agent (a user's feedback,
+        say), in order with the conversation's turns; False if there is no such session."""
+        async with self._locks.hold((user_id, session_id)):
+            try:
+                return await self._append(user_id, session_id, event)
+            except StaleSessionError:  # another replica wrote meanwhile: read it again
+                return await self._append(user_id, session_id, event)
+
+    async def _append(self, user_id: str, session_id: str, event: Event) -> bool:
+        session = await self.session_service.get_session(
+            app_name=self.app_name,
+            user_id=user_id,
+            session_id=session_id,
+            config=GetSessionConfig(num_recent_events=1),
+        )
+        if session is None:
+            return False
+        await self.session_service.append_event(session, event)
+        return True
 
     async def new_session_id(self, *, user_id: str) -> str:
         """Create an empty session for `user_id`; its id."""

@@ -1,8 +1,10 @@
 """`ifriend-echo`: a deterministic local model that answers from the conversation.
 
 It exists so the bot runs offline and tests need no model service. It shows
-that history reaches the model (it quotes what the user said earlier), calls
-a tool when the message asks for one, and streams a few words at a time.
+that history reaches the model (it quotes what the user said earlier), that
+files reach it (it names each attachment it received with the message, and
+its size as received), calls a tool when the message asks for one, and
+streams a few words at a time.
 Every answer starts with `[ifriend-echo] ` so nobody mistakes it for Gemini.
 """
 
@@ -18,6 +20,8 @@ from google.adk.models.base_llm import BaseLlm
 from google.adk.models.llm_request import LlmRequest
 from google.adk.models.llm_response import LlmResponse
 from google.genai import types
+
+from ..attachments import parse_note
 
 ECHO_MODEL = "ifriend-echo"
 LABEL = f"[{ECHO_MODEL}] "
@@ -51,23 +55,29 @@ class EchoModel(BaseLlm):
             text = LABEL + " ".join(_describe_result(r) for r in responses)
             yield _final(_text_content(text), contents)
             return
+        latest = _latest_message(contents)
+        current, attached = _read(latest) if latest is not None else ("", [])
         said = _user_texts(contents)
-        current = said[-1] if said else ""
+        earlier = said[:-1] if current else said
         tool = _tool_asked_for(current, llm_request)
         if tool is not None:
             call = types.FunctionCall(name=tool, args={})
             yield _final(types.Content(role="model", parts=[types.Part(function_call=call)]), contents)
             return
-        text = LABEL + answer(current, said[:-1])
+        text = LABEL + answer(current, earlier, attached)
         if stream:
             for chunk in _chunks(text):
                 yield LlmResponse(content=_text_content(chunk), partial=True)
         yield _final(_text_content(text), contents)
 
 
-def answer(current: str, earlier: list[str]) -> str:
-    """The echo's reply to `current`, given the user's `earlier` messages (oldest first)."""
+def answer(current: str, earlier: list[str], attached: list[str] | None = None) -> str:
+    """The echo's reply to `current`, given the user's `earlier` messages (oldest first)
+    and the files that came with `current` (`notes.txt (text/plain, 41 bytes)`)."""
     reply = f'You said: "{current}".' if current else "You said nothing."
+    if attached:
+        names = attached[0] if len(attached) == 1 else ", ".join(attached[:-1]) + " and " + attached[-1]
+        reply += f" You attached {names}."
     if len(earlier) == 1:
         reply += f' Earlier you said: "{earlier[0]}".'
     elif earlier:
@@ -121,15 +131,56 @@ def _function_responses(content: types.Content | None) -> list[types.FunctionRes
 
 
 def _user_texts(contents: list[types.Content]) -> list[str]:
-    """The text of every user message, oldest first (tool results are not messages)."""
+    """The text of every user message, oldest first (tool results are not messages;
+    file notes and file contents are not what the user said)."""
     texts = []
     for content in contents:
-        if content.role != "user" or not content.parts or _function_responses(content):
-            continue
-        text = "".join(p.text for p in content.parts if p.text and not p.thought).strip()
-        if text:
-            texts.append(text)
+        if _is_message(content):
+            text = _read(content)[0]
+            if text:
+                texts.append(text)
     return texts
+
+
+def _is_message(content: types.Content) -> bool:
+    return content.role == "user" and bool(content.parts) and not _function_responses(content)
+
+
+def _latest_message(contents: list[types.Content]) -> types.Content | None:
+    messages = [c for c in contents if _is_message(c)]
+    return messages[-1] if messages else None
+
+
+def _read(content: types.Content) -> tuple[str, list[str]]:
+    """A user message's own text, and `name (type, N bytes)` of each file received with it
+    (a file's note followed by its content; N counts the bytes that arrived)."""
+    parts = [p for p in content.parts or [] if not p.thought]
+    said: list[str] = []
+    attached: list[str] = []
+    i = 0
+    while i < len(parts):
+        note = parse_note(parts[i].text)
+        if note is None:
+            said.append(parts[i].text or "")
+            i += 1
+            continue
+        following = parts[i + 1] if i + 1 < len(parts) else None
+        size = _received(following) if note.refused is None and following is not None else None
+        if size is None:
+            i += 1
+            continue
+        attached.append(f"{note.name} ({note.mime_type}, {size} bytes)")
+        i += 2
+    return "".join(said).strip(), attached
+
+
+def _received(part: types.Part) -> int | None:
+    """The size of a file's content part, or None if `part` is no file content."""
+    if part.inline_data is not None:
+        return len(part.inline_data.data or b"")
+    if part.text is not None and parse_note(part.text) is None:
+        return len(part.text.encode("utf-8"))
+    return None
 
 
 def _describe_result(response: types.FunctionResponse) -> str:
