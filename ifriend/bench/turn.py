@@ -4,9 +4,10 @@ For each backend (memory, redis, mysql, tiered on the local servers) a full App 
 real slack-bolt app in HTTP mode on 127.0.0.1 with its Web API pointed at a local fake Slack
 (`ifriend_slack.testing.FakeSlack`). A turn is timed from just before a signed Events API
 request is sent to the moment the fake Slack receives the call that shows the complete
-answer (`chat.postMessage`, or the `chat.update` that finishes a streamed one); the first
-`chat.postMessage` is timed too. Threads grow to `turns` turns (a mention, then plain thread
-replies), backends interleaved turn by turn.
+answer (`chat.stopStream` of a natively streamed one; `chat.postMessage` or the last
+`chat.update` on the post-and-update path); the first call showing text is timed too.
+Threads grow to `turns` turns (a mention, then plain thread replies), backends interleaved
+turn by turn.
 
 The model is ifriend's local `ifriend-echo`; the time spent inside its `generate_content_async`
 is measured on every call, and the framework's own overhead is total minus model time (it
@@ -34,7 +35,7 @@ BACKENDS = ("memory", "redis", "mysql", "tiered")
 TARGET_BACKEND = "tiered"
 TARGET_OVERHEAD_P50_MS = 10.0
 SECRET = "bench-signing-secret"
-TEXT_METHODS = ("chat.postMessage", "chat.update")
+TEXT_METHODS = ("chat.startStream", "chat.appendStream", "chat.stopStream", "chat.postMessage", "chat.update")
 FIGURES = (
     "total [all]",
     "overhead [all]",

@@ -1,6 +1,6 @@
 """Built-in plugin: the `slack` channel (needs `pip install 'ifriend[slack]'`).
 
-Enable it with a `[channels.slack]` table; see README, "Slack".
+Enable it with a `[channels.slack]` table; see docs/slack.md.
 """
 
 from __future__ import annotations

@@ -8,8 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.http_retry.builtin_async_handlers import (
@@ -20,12 +19,27 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from ifriend.errors import ConfigError
 
+from .feedback import ACTION_ID
 from .settings import OAuthSettings, SlackSettings
 
 BOLT_LOGGER = "ifriend_slack.bolt"
 WEB_LOGGER = "ifriend_slack.web"
 
-Listener = Callable[..., Awaitable[None]]
+
+class Listeners(Protocol):
+    """What the bolt app hands its requests to (bolt passes arguments by parameter name)."""
+
+    async def on_post(self, body: dict[str, Any], context: Any, request: Any) -> None:
+        """An `app_mention` or `message` event (already acked)."""
+
+    async def on_assistant_thread_started(self, event: dict[str, Any], context: Any) -> None:
+        """A user opened a new thread in the agent view."""
+
+    async def on_app_home_opened(self, event: dict[str, Any], context: Any) -> None:
+        """A user opened one of the app's tabs."""
+
+    async def on_feedback(self, ack: Any, body: dict[str, Any], action: dict[str, Any], context: Any) -> None:
+        """A click on a feedback button (to be acked)."""
 
 
 def bolt_logger(settings: SlackSettings) -> logging.Logger:
@@ -55,15 +69,10 @@ def web_client(
     )
 
 
-def build_bolt_app(
-    settings: SlackSettings,
-    *,
-    client: AsyncWebClient,
-    on_event: Listener,
-) -> AsyncApp:
-    """The bolt app: request verification in HTTP mode, one listener for mentions and
-    messages, and a catch-all that acks every other event (an unmatched event would get a
-    404, which Slack retries)."""
+def build_bolt_app(settings: SlackSettings, *, client: AsyncWebClient, listeners: Listeners) -> AsyncApp:
+    """The bolt app: request verification in HTTP mode; listeners for mentions and messages,
+    the agent view's events and the feedback buttons; and a catch-all that acks every other
+    event (an unmatched event would get a 404, which Slack retries)."""
     if settings.oauth is None and os.environ.get("SLACK_CLIENT_ID") and os.environ.get("SLACK_CLIENT_SECRET"):
         raise ConfigError(
             "SLACK_CLIENT_ID and SLACK_CLIENT_SECRET are set in the environment, which makes "
@@ -85,8 +94,11 @@ def build_bolt_app(
         oauth_settings=oauth_settings(settings.oauth) if settings.oauth is not None else None,
         process_before_response=False,
     )
-    app.event("app_mention")(on_event)
-    app.event("message")(on_event)
+    app.event("app_mention")(listeners.on_post)
+    app.event("message")(listeners.on_post)
+    app.event("assistant_thread_started")(listeners.on_assistant_thread_started)
+    app.event("app_home_opened")(listeners.on_app_home_opened)
+    app.action(ACTION_ID)(listeners.on_feedback)
 
     async def ack_only() -> None:
         return None

@@ -4,6 +4,11 @@ Each post bolt hands over becomes a task (kept in a set, so `close()` can wait f
 turns in flight). Posts of one conversation (a user in a thread, or in a DM) are handled one
 at a time in arrival order: a task's first step is taking its conversation's FIFO lock, and
 tasks start in the order they were created.
+
+A turn: show the bot is working, read the files shared with the post, run the agent,
+stream the answer (natively where Slack allows it, else posted and edited) with feedback
+buttons under it. The agent view's events set suggested prompts; a click on a feedback
+button is recorded against its turn.
 """
 
 from __future__ import annotations
@@ -13,8 +18,8 @@ import logging
 import secrets
 import time
 import traceback
+from collections.abc import Coroutine
 from contextlib import aclosing
-from dataclasses import dataclass, field
 from typing import Any
 
 from cachetools import TTLCache
@@ -24,14 +29,20 @@ from ifriend import telemetry
 from ifriend.conversations import KeyedLocks
 from ifriend.errors import PluginError
 
+from . import agent_view, feedback
 from .dedupe import SlackState, build_state
 from .events import ACKED, RECEIVED, Post, parse_post
+from .fallbacks import Fallbacks
+from .files import FileReader, refusal_notice
 from .replies import ReplyStream
 from .settings import SlackSettings, redact
+from .streaming import NativeStream
+from .working import Working
 
 log = logging.getLogger("ifriend_slack")
 
 NEW_SESSION_REPLY = "Started a new conversation. What would you like to talk about?"
+STREAMING = "streaming"
 
 
 class SlackChannel:
@@ -47,6 +58,8 @@ class SlackChannel:
         self.bolt: Any = None
         self.client: Any = None
         self.transport: Any = None
+        self.fallbacks = Fallbacks()
+        self.files: FileReader | None = None
         self._http_session: Any = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._lanes = KeyedLocks()
@@ -66,7 +79,7 @@ class SlackChannel:
             s = self.settings
             token = s.bot_token.get_secret_value() if s.bot_token is not None and s.oauth is None else None
             self.client = web_client(s, token=token)
-            self.bolt = build_bolt_app(s, client=self.client, on_event=self._on_event)
+            self.bolt = build_bolt_app(s, client=self.client, listeners=self)
         return self.bolt
 
     async def start(self) -> None:
@@ -83,6 +96,7 @@ class SlackChannel:
         # One connection pool for every Web API call (bolt's per-request clients share it).
         self._http_session = aiohttp.ClientSession()
         self.client.session = self._http_session
+        self.files = FileReader(self.settings, session=self._http_session)
         s = self.settings
         if s.mode == "http":
             await prepare_oauth(bolt)
@@ -145,7 +159,7 @@ class SlackChannel:
 
     # --- events -------------------------------------------------------------------------
 
-    async def _on_event(self, body: dict[str, Any], context: Any, request: Any) -> None:
+    async def on_post(self, body: dict[str, Any], context: Any, request: Any) -> None:
         """bolt's listener for `app_mention` and `message` (already acked)."""
         ACKED.set(time.monotonic())
         retry = (request.headers.get("x-slack-retry-num") or [None])[0]
@@ -161,10 +175,48 @@ class SlackChannel:
 
     def submit(self, post: Post, client: Any) -> asyncio.Task[None]:
         """Handle `post` in the background (a tracked task)."""
-        task = asyncio.get_running_loop().create_task(self._handle(post, client))
+        return self._spawn(self._handle(post, client))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
+
+    async def on_assistant_thread_started(self, event: dict[str, Any], context: Any) -> None:
+        """A new thread in the agent view: offer the suggested prompts in it."""
+        thread = agent_view.started_thread(event)
+        if thread is not None:
+            await agent_view.suggest_prompts(context.client, self.settings, channel=thread[0], thread_ts=thread[1])
+
+    async def on_app_home_opened(self, event: dict[str, Any], context: Any) -> None:
+        """The messages tab (the agent view) opened: offer the suggested prompts there."""
+        channel = event.get("channel")
+        if event.get("tab") == "messages" and isinstance(channel, str) and channel:
+            await agent_view.suggest_prompts(context.client, self.settings, channel=channel)
+
+    async def on_feedback(self, ack: Any, body: dict[str, Any], action: dict[str, Any], context: Any) -> None:
+        """A feedback button clicked: recorded against its turn, thanked ephemerally."""
+        await ack()
+        click = feedback.Click.parse(body, action)
+        if click is None:
+            log.debug("ignoring a feedback payload that is not ours")
+            return
+        feedback.record_span(click)
+        try:
+            recorded = await self.context.app.conversations.add_event(
+                user_id=click.turn.user, session_id=click.turn.session, event=click.event()
+            )
+            if not recorded:
+                log.info("feedback for a session that no longer exists (trace_id=%s)", click.turn.trace_id)
+        except Exception as exc:
+            log.error("feedback not recorded (trace_id=%s): %s", click.turn.trace_id, self._describe(exc))
+        try:
+            await context.client.chat_postEphemeral(
+                channel=click.channel, user=click.by, thread_ts=click.thread_ts, text=self.settings.feedback_reply
+            )
+        except Exception as exc:
+            log.debug("could not thank for the feedback: %s", type(exc).__name__)
 
     async def _handle(self, post: Post, client: Any) -> None:
         async with self._lanes.hold(post.conversation_key):
@@ -192,14 +244,7 @@ class SlackChannel:
         key = (post.user, post.thread_session_id)
         if key in self._joined:
             return True
-        conversations = self.context.app.conversations
-        session = await conversations.session_service.get_session(
-            app_name=conversations.app_name,
-            user_id=post.user,
-            session_id=post.thread_session_id,
-            config=GetSessionConfig(num_recent_events=1),
-        )
-        if session is None:
+        if not await self._thread_session_exists(post):
             return False
         self._joined[key] = True
         return True
@@ -223,20 +268,15 @@ class SlackChannel:
         return current
 
     async def _answer(self, post: Post, client: Any) -> None:
-        s = self.settings
         session_id = await self._session_id(post)
-        stream = ReplyStream(
-            client,
-            channel=post.channel,
-            thread_ts=post.reply_thread_ts,
-            limit=s.max_message_chars,
-            interval=s.update_interval_seconds,
-        )
         if post.asks_for_new_session:
-            await stream.finish(NEW_SESSION_REPLY)
+            await self._replies(post, client).finish(NEW_SESSION_REPLY)
             return
-        working = Working(client, post, s)
+        working = Working(client, post, self.settings, self.fallbacks)
         working.begin()
+        if await self._starts_agent_thread(post):
+            title = post.text or ", ".join(f.name for f in post.files)
+            self._spawn(agent_view.set_title(client, channel=post.channel, thread_ts=post.thread_ts or "", text=title))
         with telemetry.turn(
             "slack",
             user_id=post.user,
@@ -245,16 +285,20 @@ class SlackChannel:
         ) as turn_span:
             span = turn_span.span
             turn_span.acked(ACKED.get())
+            trace_id = _trace_id(span)
+            stream = self._replies(post, client)
             try:
+                attachments = await self._read_files(post, client, turn_span)
+                notice = refusal_notice(attachments)
                 turn = self.context.app.conversations.turn(
-                    user_id=post.user, session_id=session_id, text=post.text
+                    user_id=post.user, session_id=session_id, text=post.text, attachments=attachments
                 )
                 async with aclosing(turn):
                     async for reply in turn:
                         if reply.final:
-                            await stream.finish(reply.text)
+                            await stream.finish(notice + reply.text, blocks=self._feedback(span, post, session_id, trace_id))
                         else:
-                            await stream.show(reply.text)
+                            await stream.show(notice + reply.text)
                 if post.in_thread or not post.direct:
                     self._joined[(post.user, post.thread_session_id)] = True
             except asyncio.CancelledError:
@@ -262,7 +306,6 @@ class SlackChannel:
                 raise
             except Exception as exc:
                 await stream.abort()
-                trace_id = _trace_id(span)
                 turn_span.failed(exc)
                 # The exception's type and where it was raised; not its message, which may
                 # quote the conversation.
@@ -276,6 +319,70 @@ class SlackChannel:
                 await self._apologize(client, post, trace_id)
             finally:
                 await working.end()
+
+    def _replies(self, post: Post, client: Any) -> ReplyStream | NativeStream:
+        """How the answer is shown: streamed natively where Slack can (in a thread, unless the
+        workspace refused lately), else posted and edited."""
+        s = self.settings
+
+        def posted(messages: list[str] | None = None) -> ReplyStream:
+            return ReplyStream(
+                client,
+                channel=post.channel,
+                thread_ts=post.reply_thread_ts,
+                limit=s.max_message_chars,
+                interval=s.update_interval_seconds,
+                posted=messages or [],
+            )
+
+        thread_ts = post.reply_thread_ts
+        if not s.streaming or thread_ts is None or self.fallbacks.refused(STREAMING, post.team, post.kind):
+            return posted()
+        return NativeStream(
+            client,
+            channel=post.channel,
+            thread_ts=thread_ts,
+            team=post.user_team or post.team,
+            user=post.user,
+            limit=s.max_streamed_chars,
+            interval=s.update_interval_seconds,
+            fallback=posted,
+            on_refused=lambda exc: self.fallbacks.note(STREAMING, post.team, post.kind, exc),
+        )
+
+    async def _read_files(self, post: Post, client: Any, turn_span: Any) -> list[Any]:
+        if not post.files:
+            return []
+        assert self.files is not None, "the channel reads files once started"
+        attachments = await self.files.read_all(post.files, client=client)
+        refused = sum(a.refused is not None for a in attachments)
+        turn_span.set_attribute("slack.files.read", len(attachments) - refused)
+        turn_span.set_attribute("slack.files.refused", refused)
+        return attachments
+
+    def _feedback(self, span: Any, post: Post, session_id: str, trace_id: str) -> list[dict[str, Any]] | None:
+        if not self.settings.feedback:
+            return None
+        ref = feedback.turn_ref(span, user=post.user, session=session_id, fallback_trace_id=trace_id)
+        return feedback.blocks(ref)
+
+    async def _starts_agent_thread(self, post: Post) -> bool:
+        """Whether `post` is the first message of a DM thread (an agent view thread to name)."""
+        if not (self.settings.thread_titles and post.direct and post.in_thread):
+            return False
+        if (post.user, post.thread_session_id) in self._joined:
+            return False
+        return not await self._thread_session_exists(post)
+
+    async def _thread_session_exists(self, post: Post) -> bool:
+        conversations = self.context.app.conversations
+        session = await conversations.session_service.get_session(
+            app_name=conversations.app_name,
+            user_id=post.user,
+            session_id=post.thread_session_id,
+            config=GetSessionConfig(num_recent_events=1),
+        )
+        return session is not None
 
     async def _apologize(self, client: Any, post: Post, trace_id: str) -> None:
         text = self.settings.apology.replace("{trace_id}", trace_id)
@@ -294,54 +401,3 @@ def _trace_id(span: Any) -> str:
     if context.is_valid:
         return format(context.trace_id, "032x")
     return secrets.token_hex(16)  # no tracing configured: still a token to find the log line by
-
-
-@dataclass
-class Working:
-    """What shows the bot is on it: a reaction on the post, or the assistant thread status."""
-
-    client: Any
-    post: Post
-    settings: SlackSettings
-    _reacting: asyncio.Task[bool] | None = field(default=None, init=False)
-    _status_task: asyncio.Task[None] | None = field(default=None, init=False)
-
-    def begin(self) -> None:
-        loop = asyncio.get_running_loop()
-        if self.settings.working_reaction:
-            self._reacting = loop.create_task(self._react())
-        if self.settings.assistant_status and self.post.reply_thread_ts is not None:
-            self._status_task = loop.create_task(self._status())
-
-    async def _react(self) -> bool:
-        try:
-            await self.client.reactions_add(
-                channel=self.post.channel, timestamp=self.post.ts, name=self.settings.working_reaction
-            )
-            return True
-        except Exception as exc:
-            log.debug("could not add the working reaction: %s", type(exc).__name__)
-            return False
-
-    async def _status(self) -> None:
-        try:
-            await self.client.assistant_threads_setStatus(
-                channel_id=self.post.channel,
-                thread_ts=self.post.reply_thread_ts,
-                status=self.settings.status_text,
-            )
-        except Exception as exc:
-            log.debug("could not set the assistant status: %s", type(exc).__name__)
-
-    async def end(self) -> None:
-        if self._status_task is not None:
-            await self._status_task
-        if self._reacting is not None and await self._reacting:
-            try:
-                await self.client.reactions_remove(
-                    channel=self.post.channel, timestamp=self.post.ts, name=self.settings.working_reaction
-                )
-            except Exception as exc:
-                log.debug("could not remove the working reaction: %s", type(exc).__name__)
-
-

@@ -5,6 +5,7 @@
 - A DM outside a thread continues the DM's current session (`slack:{team}:{channel}:dm`,
   or the one `new` started); a thread inside a DM is a session of its own.
 - The user id is the Slack user who wrote the post.
+- Files shared with the post are described (`SharedFile`), not downloaded here.
 """
 
 from __future__ import annotations
@@ -29,6 +30,33 @@ ACKED: ContextVar[float | None] = ContextVar("ifriend_slack_acked", default=None
 
 
 @dataclass(frozen=True, slots=True)
+class SharedFile:
+    """A file as a message event describes it."""
+
+    id: str
+    name: str
+    mimetype: str
+    size: int | None
+    url: str | None  # url_private_download
+    needs_info: bool = False  # Slack sent only the id: ask files.info for the rest
+
+    @classmethod
+    def parse(cls, file: Mapping[str, Any]) -> SharedFile | None:
+        file_id = file.get("id")
+        if not isinstance(file_id, str) or not file_id:
+            return None
+        size = file.get("size")
+        return cls(
+            id=file_id,
+            name=str(file.get("name") or file.get("title") or file_id),
+            mimetype=str(file.get("mimetype") or "application/octet-stream").lower(),
+            size=size if isinstance(size, int) and size >= 0 else None,
+            url=file.get("url_private_download") or file.get("url_private") or None,
+            needs_info=file.get("file_access") == "check_file_info",
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Post:
     """One message a person wrote that may be for the bot."""
 
@@ -42,6 +70,8 @@ class Post:
     direct: bool
     event_id: str | None = None
     retry_num: int | None = None
+    files: tuple[SharedFile, ...] = ()
+    user_team: str | None = None  # the writer's own team, in a channel shared across teams
 
     @property
     def post_key(self) -> str:
@@ -51,6 +81,11 @@ class Post:
     @property
     def in_thread(self) -> bool:
         return self.thread_ts is not None
+
+    @property
+    def kind(self) -> str:
+        """"im" for a DM, "channel" otherwise (Slack's features differ between the two)."""
+        return "im" if self.direct else "channel"
 
     @property
     def conversation_key(self) -> str:
@@ -109,7 +144,8 @@ def parse_post(
     raw = event.get("text") or ""
     direct = event.get("channel_type") == "im" or (kind == "message" and channel.startswith("D"))
     mentioned = kind == "app_mention" or mentions(raw, bot_user_id)
-    text = slack_to_text(raw, bot_user_id=bot_user_id) or slack_to_text(raw) or NO_TEXT
+    files = tuple(f for f in map(SharedFile.parse, _mappings(event.get("files"))) if f is not None)
+    text = slack_to_text(raw, bot_user_id=bot_user_id) or slack_to_text(raw) or ("" if files else NO_TEXT)
     thread_ts = event.get("thread_ts")
     return Post(
         team=str(team),
@@ -122,4 +158,10 @@ def parse_post(
         direct=direct and kind == "message",
         event_id=body.get("event_id"),
         retry_num=retry_num,
+        files=files,
+        user_team=event.get("user_team") if isinstance(event.get("user_team"), str) else None,
     )
+
+
+def _mappings(value: Any) -> list[Mapping[str, Any]]:
+    return [v for v in value if isinstance(v, Mapping)] if isinstance(value, list) else []

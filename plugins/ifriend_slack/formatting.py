@@ -22,6 +22,7 @@ _HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.*?)\s*#*\s*$")
 _BULLET = re.compile(r"^(\s*)[-*+]\s+(?=\S)")
 _RULE = re.compile(r"^\s{0,3}([-*_])(\s*\1){2,}\s*$")
 _PLACEHOLDER = "\x00{}\x00"
+SECTION_CHARS = 3000  # Slack's limit for a section block's text
 _RESTORE = re.compile("\x00(\\d+)\x00")
 
 
@@ -114,7 +115,7 @@ def split_message(text: str, limit: int) -> list[str]:
             piece, text = text, ""
         else:
             room -= 4  # keep space to close a code block
-            cut = _cut_point(text, room)
+            cut = cut_point(text, room)
             piece, text = text[:cut].rstrip(" "), text[cut:]
             text = text[2:] if text.startswith("\n\n") else text[1:] if text[:1] in ("\n", " ") else text
         body = prefix + piece
@@ -127,7 +128,9 @@ def split_message(text: str, limit: int) -> list[str]:
     return pieces or [""]
 
 
-def _cut_point(text: str, room: int) -> int:
+def cut_point(text: str, room: int) -> int:
+    """Where to cut `text` to keep at most `room` characters: the last paragraph break, else
+    line break, else space in the second half of the window, else `room`."""
     window = text[:room]
     for separator in ("\n\n", "\n", " "):
         at = window.rfind(separator)
@@ -138,6 +141,11 @@ def _cut_point(text: str, room: int) -> int:
     if amp != -1 and ";" not in window[amp:]:
         return amp
     return room
+
+
+def mrkdwn_sections(text: str) -> list[dict[str, object]]:
+    """`text` (mrkdwn) as section blocks, for a message that also carries other blocks."""
+    return [{"type": "section", "text": {"type": "mrkdwn", "text": piece}} for piece in split_message(text, SECTION_CHARS)]
 
 
 _USER_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, field_validator, model_validator
 
 SLACK_API_URL = "https://slack.com/api/"
+MB = 1024 * 1024
+_MIME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/(\*|[a-z0-9][a-z0-9!#$&^_.+-]*)$")
+
+Line = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=150)]
 
 
 class _Model(BaseModel):
@@ -31,6 +36,8 @@ class OAuthSettings(_Model):
             "mpim:history",
             "chat:write",
             "reactions:write",
+            "assistant:write",
+            "files:read",
         ]
     )
     user_scopes: list[str] = Field(default_factory=list)
@@ -50,6 +57,13 @@ class OAuthSettings(_Model):
         return self
 
 
+class SuggestedPrompt(_Model):
+    """One prompt offered in the agent view: `title` is shown, `message` is sent when clicked."""
+
+    title: Line
+    message: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+
+
 class SlackSettings(_Model):
     """Validated `[channels.slack]` table."""
 
@@ -61,14 +75,29 @@ class SlackSettings(_Model):
     port: int = Field(3000, ge=0, le=65535)
     path: str = Field("/slack/events", pattern=r"^/")
     api_url: str = SLACK_API_URL
-    # What the user sees while a turn runs.
+    # What the user sees while a turn runs: the thread status where Slack allows it, else
+    # (and in a DM outside a thread) the reaction.
     working_reaction: str = "eyes"
-    assistant_status: bool = False
-    status_text: str = "is thinking..."
-    # Replies: at most one chat.update per interval while streaming; long answers split.
+    assistant_status: bool = True
+    status_text: Line = "is thinking..."
+    loading_messages: list[Line] = Field(default_factory=list, max_length=10)
+    # The agent view: prompts offered on the messages tab and in new threads; thread titles.
+    suggested_prompts: list[SuggestedPrompt] = Field(default_factory=list, max_length=4)
+    suggested_prompts_title: Line | None = None
+    thread_titles: bool = True
+    # Replies: streamed natively (chat.startStream) where Slack allows it, else posted and
+    # edited at most once per interval; long answers split.
+    streaming: bool = True
+    max_streamed_chars: int = Field(10_000, ge=1000, le=12_000)
     update_interval_seconds: float = Field(1.0, ge=0)
     max_message_chars: int = Field(3000, ge=200, le=40000)
     apology: str = "Sorry, something went wrong while I was answering. (trace {trace_id})"
+    # Thumbs up / down under each answer, recorded against the turn.
+    feedback: bool = True
+    feedback_reply: Line = "Thanks for the feedback!"
+    # Files shared with a message: read up to this size, of these types (type/* allowed).
+    max_file_bytes: int = Field(10 * MB, gt=0, le=100 * MB)
+    allowed_file_types: list[str] = Field(default_factory=lambda: ["image/*", "application/pdf", "text/*"])
     # Retried / double-delivered events are dropped for this long.
     dedupe: Literal["auto", "redis", "memory"] = "auto"
     dedupe_ttl_seconds: int = Field(3600, gt=0)
@@ -90,6 +119,15 @@ class SlackSettings(_Model):
         if not value.startswith(("https://", "http://")):
             raise ValueError("api_url is an http(s) URL such as https://slack.com/api/")
         return value if value.endswith("/") else value + "/"
+
+    @field_validator("allowed_file_types")
+    @classmethod
+    def _mime_types(cls, value: list[str]) -> list[str]:
+        cleaned = [v.strip().lower() for v in value]
+        bad = [v for v in cleaned if not _MIME_PATTERN.match(v)]
+        if bad:
+            raise ValueError(f"allowed_file_types entries are MIME types such as text/plain or image/*, not {bad}")
+        return cleaned
 
     @field_validator("working_reaction")
     @classmethod

@@ -1,4 +1,5 @@
-"""Slack fixtures: a fake Slack Web API, and bots running the real slack-bolt app over HTTP."""
+"""Slack fixtures: a fake Slack Web API, and bots running the real slack-bolt app over HTTP
+or Socket Mode."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 
 from ifriend import App, Settings
 from ifriend_slack.channel import SlackChannel
-from ifriend_slack.testing import EventPoster, FakeSlack
+from ifriend_slack.testing import EventPoster, FakeSlack, SocketEvents
 
 SECRET = "test-signing-secret-0123456789abcdef"
 BOT_TOKEN = "xoxb-test-bot-token-000000000000"
@@ -25,17 +26,25 @@ class Bot:
 
     app: App
     channel: SlackChannel
-    events: EventPoster
+    events: EventPoster | SocketEvents
 
     async def history(self, user: str, session_id: str) -> list[tuple[str, str]]:
         """(author, text) of every event of a session."""
+        return [
+            (e.author, "".join(p.text or "" for p in (e.content.parts or [])) if e.content else "")
+            for e in await self.events_of(user, session_id)
+        ]
+
+    async def events_of(self, user: str, session_id: str) -> list[Any]:
+        """The ADK events of a session."""
         c = self.app.conversations
         session = await c.session_service.get_session(app_name=c.app_name, user_id=user, session_id=session_id)
         assert session is not None, f"no session {session_id}"
-        return [
-            (e.author, "".join(p.text or "" for p in (e.content.parts or [])) if e.content else "")
-            for e in session.events
-        ]
+        return list(session.events)
+
+    async def settle(self) -> None:
+        """Wait until every background turn of the bot is done."""
+        await self.channel.drain(10)
 
 
 MakeBot = Callable[..., Awaitable[Bot]]
@@ -50,6 +59,8 @@ def earlier_count(answer: str) -> int:
 
 
 def slack_options(fake: FakeSlack, **overrides: Any) -> dict[str, Any]:
+    """A bot in HTTP mode against `fake`; answers posted and edited (the path of the tests
+    written before native streaming; tests of streaming and the status turn them on)."""
     return {
         "mode": "http",
         "bot_token": BOT_TOKEN,
@@ -59,6 +70,8 @@ def slack_options(fake: FakeSlack, **overrides: Any) -> dict[str, Any]:
         "api_url": fake.api_url,
         "update_interval_seconds": 0.5,
         "shutdown_grace_seconds": 5,
+        "streaming": False,
+        "assistant_status": False,
         **overrides,
     }
 
@@ -69,25 +82,34 @@ async def fake_slack() -> AsyncIterator[FakeSlack]:
         yield fake
 
 
-async def start_bot(stack: AsyncExitStack, settings: dict[str, Any]) -> Bot:
+async def start_bot(stack: AsyncExitStack, settings: dict[str, Any], fake: FakeSlack | None = None) -> Bot:
     app = await stack.enter_async_context(App(Settings.model_validate(settings)))
     channel = app.build_channel("slack")
     assert isinstance(channel, SlackChannel)
     stack.push_async_callback(channel.close)
     await channel.start()
+    if channel.settings.mode == "socket":
+        assert fake is not None, "a Socket Mode bot needs the fake Slack that serves its socket"
+        await fake.wait_for(lambda: fake.connected)
+        return Bot(app, channel, SocketEvents(fake))
     events = await stack.enter_async_context(EventPoster(channel.url, SECRET))
     return Bot(app, channel, events)
 
 
 @pytest.fixture
 async def make_bot(fake_slack: FakeSlack) -> AsyncIterator[MakeBot]:
-    """`await make_bot(slack={...}, settings={...})`: a started bot on the memory backend."""
+    """`await make_bot(slack={...}, settings={...}, transport="http" | "socket")`: a started
+    bot on the memory backend, receiving signed HTTP requests or Socket Mode envelopes."""
     async with AsyncExitStack() as stack:
 
-        async def make(*, slack: dict[str, Any] | None = None, settings: dict[str, Any] | None = None) -> Bot:
-            merged = {**(settings or {})}
-            merged["channels"] = {"slack": slack_options(fake_slack, **(slack or {}))}
-            return await start_bot(stack, merged)
+        async def make(
+            *, slack: dict[str, Any] | None = None, settings: dict[str, Any] | None = None, transport: str = "http"
+        ) -> Bot:
+            options = slack_options(fake_slack, **(slack or {}))
+            if transport == "socket":
+                options |= {"mode": "socket", "app_token": APP_TOKEN}
+            merged = {**(settings or {}), "channels": {"slack": options}}
+            return await start_bot(stack, merged, fake_slack)
 
         yield make
 

@@ -10,7 +10,7 @@ from contextlib import AsyncExitStack
 import pytest
 
 from ifriend.bench.cleanup import delete_redis_keys, drop_tables
-from ifriend_slack.testing import FakeSlack, event_body, mention, message
+from ifriend_slack.testing import FakeSlack, event_body, feedback_click, mention, message, with_files
 
 from ..conftest import server_url
 from .conftest import Bot, earlier_count, slack_options, start_bot
@@ -83,3 +83,27 @@ async def test_an_event_delivered_to_both_replicas_is_answered_once(
     await asyncio.gather(one.events.send(post), two.events.send({**post, "type": "message"}))
     await asyncio.gather(one.channel.drain(10), two.channel.drain(10))
     assert len(fake_slack.posts("C0001", post["ts"])) == 1
+
+
+async def test_feedback_and_files_on_one_replica_are_in_the_other_replicas_history(
+    replicas: tuple[Bot, Bot], fake_slack: FakeSlack
+) -> None:
+    one, two = replicas
+    notes = fake_slack.add_file("notes.txt", b"x" * 5000, "text/plain")
+    root = with_files(mention("read this"), notes)
+    await one.events.send(root)
+    await one.channel.drain(10)
+    [answer] = fake_slack.posts("C0001", root["ts"])
+    assert "You attached notes.txt (text/plain, 5000 bytes)" in answer["text"]
+    # The click reaches the replica that did not answer; the next turn runs on the first one.
+    await two.events.act(feedback_click(answer, positive=True))
+    await fake_slack.wait_for(lambda: fake_slack.ephemerals)
+    await one.events.send(message("thanks", thread_ts=root["ts"]))
+    await one.channel.drain(10)
+    session_id = f"slack:T0001:C0001:{root['ts']}"
+    events = await one.events_of("U0001", session_id)
+    assert [e.author == "user" for e in events] == [True, False, True, True, False]
+    assert events[2].custom_metadata["ifriend_feedback"]["rating"] == "positive"
+    assert await two.history("U0001", session_id) == await one.history("U0001", session_id)
+    stored = events[0].model_dump_json()
+    assert "xxxxxxxxxx" not in stored and "notes.txt" in stored  # the note, not the 5,000 bytes

@@ -40,7 +40,7 @@ async def test_a_mention_over_socket_mode_is_acked_and_answered(fake_slack: Fake
         posted = await fake_slack.wait_for(lambda: fake_slack.posts("C0001", post["ts"]))
         await channel.drain(10)
         assert posted[0]["text"].startswith('[ifriend-echo] You said: "hello over the socket"')
-        [call] = fake_slack.calls_to("chat.postMessage")
+        [call] = fake_slack.calls_to("chat.startStream")  # streamed natively by default
         assert call.token == BOT_TOKEN
 
         # A retry of the same envelope's event is acked and not answered again.
