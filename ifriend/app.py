@@ -76,8 +76,12 @@ class Channel(Protocol):
     async def serve(self) -> None: ...
 
 
-class App:
-    """One ifriend deployment: `async with App.from_toml(path) as app: app.session_service`."""
+class Services:
+    """The plugins and the ADK session and memory services `settings` choose.
+
+    Built without I/O; their owner (the `App`, or `ifriend.adk` under ADK's own
+    server) connects them with `open_services`.
+    """
 
     def __init__(self, settings: Settings | None = None, *, plugins: Sequence[object] = ()) -> None:
         self.settings = settings or Settings()
@@ -87,24 +91,16 @@ class App:
         pm = self.plugin_manager
         self.session_backends = collect(pm, "register_session_backends", "session backend")
         self.memory_backends = collect(pm, "register_memory_backends", "memory backend")
-        self.channels = collect(pm, "register_channels", "channel")
         self.session_service: BaseSessionService = self._build_session_service()
         self.memory_service: BaseMemoryService = self._build_memory_service()
-        self.agent: BaseAgent = build_agent(self.settings)
-        self._conversations: Conversations | None = None
-        self._auto_memory: AutoMemory | None = None
-        self._stack: AsyncExitStack | None = None
 
-    @classmethod
-    def from_toml(
-        cls,
-        path: str | os.PathLike[str] | None = None,
-        *,
-        env: Mapping[str, str] | None = None,
-        plugins: Sequence[object] = (),
-    ) -> App:
-        """Load settings (see `ifriend.config`) and build the App."""
-        return cls(load_settings(path, env=env), plugins=plugins)
+    async def open_services(self, stack: AsyncExitStack) -> None:
+        """Connect the session service, then the memory service; `stack` closes them."""
+        for service in (self.session_service, self.memory_service):
+            if hasattr(service, "connect"):
+                await service.connect()
+            if hasattr(service, "close"):
+                stack.push_async_callback(service.close)
 
     def _context(self, name: str) -> BackendContext:
         return BackendContext(
@@ -159,6 +155,29 @@ class App:
             return made
         return instrument_memory_service(made, backend=name)
 
+
+class App(Services):
+    """One ifriend deployment: `async with App.from_toml(path) as app: app.session_service`."""
+
+    def __init__(self, settings: Settings | None = None, *, plugins: Sequence[object] = ()) -> None:
+        super().__init__(settings, plugins=plugins)
+        self.channels = collect(self.plugin_manager, "register_channels", "channel")
+        self.agent: BaseAgent = build_agent(self.settings)
+        self._conversations: Conversations | None = None
+        self._auto_memory: AutoMemory | None = None
+        self._stack: AsyncExitStack | None = None
+
+    @classmethod
+    def from_toml(
+        cls,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        env: Mapping[str, str] | None = None,
+        plugins: Sequence[object] = (),
+    ) -> App:
+        """Load settings (see `ifriend.config`) and build the App."""
+        return cls(load_settings(path, env=env), plugins=plugins)
+
     @property
     def conversations(self) -> Conversations:
         """The turns of the agent over this App's services; ready inside `async with app`."""
@@ -199,11 +218,7 @@ class App:
 
         async with AsyncExitStack() as stack:
             stack.push_async_callback(start_telemetry(self.settings).release)  # flushes on exit
-            for service in (self.session_service, self.memory_service):
-                if hasattr(service, "connect"):
-                    await service.connect()
-                if hasattr(service, "close"):
-                    stack.push_async_callback(service.close)
+            await self.open_services(stack)
             m = self.settings.memory
             auto = AutoMemory(
                 mode=m.auto_add,
