@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from google.adk.events.event import Event
 from google.adk.memory.base_memory_service import BaseMemoryService, SearchMemoryResponse
@@ -79,6 +79,48 @@ def session_service_factory(uri: str, **kwargs: Any) -> BaseSessionService:
 def memory_service_factory(uri: str, **kwargs: Any) -> BaseMemoryService:
     """ADK's factory for `--memory_service_uri ifriend:...` (no I/O)."""
     return shared_services(uri).memory_service
+
+
+def write_services_py(agents_dir: Path) -> tuple[Path, bool]:
+    """Write `agents_dir/services.py` registering the scheme; (its path, whether written).
+
+    A `services.py` that already calls `ifriend.adk.register()` is left alone; any other
+    is never overwritten (`IfriendError` saying what to add to it).
+    """
+    path = agents_dir / "services.py"
+    try:
+        existing = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        path.write_text(SERVICES_PY, encoding="utf-8")
+        return path, True
+    except (OSError, UnicodeDecodeError) as exc:
+        raise IfriendError(f"cannot read {path}: {exc}") from None
+    lines = {line.strip() for line in existing.splitlines()}
+    if {"from ifriend.adk import register", "register()"} <= lines:
+        return path, False
+    raise IfriendError(
+        f"{path} exists and does not register ifriend; not overwritten. "
+        f"Add these two lines to it:\n{SERVICES_PY}"
+    )
+
+
+def uri_of(config: Path) -> str:
+    """The `ifriend:///...` URI naming `config` by its absolute path."""
+    return f"{SCHEME}://{quote(str(config.resolve()))}"
+
+
+def server_commands(agents_dir: str, config: str | os.PathLike[str] | None = None) -> str:
+    """The `adk web` and `adk api_server` commands on ifriend's services, ready to copy."""
+    found = Path(config) if config is not None else find_config_file(None, os.environ)
+    uri = uri_of(found) if found is not None else f"{SCHEME}:///path/to/ifriend.toml"
+    options = f"--session_service_uri {uri} --memory_service_uri {uri}"
+    return "\n".join(
+        [
+            "Develop with the web UI, or serve the API:",
+            f"  adk web {agents_dir} {options}",
+            f"  adk api_server {agents_dir} {options}",
+        ]
+    )
 
 
 def config_file(uri: str, *, env: Mapping[str, str] | None = None) -> Path:

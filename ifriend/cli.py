@@ -297,6 +297,23 @@ def create_cli() -> click.Group:
         report.write(path)
         click.echo(f"wrote {path}")
 
+    @cli.group("adk")
+    def adk_group() -> None:
+        """ifriend's sessions and memory under ADK's own server (adk web, adk api_server)."""
+
+    @adk_group.command("init")
+    @click.argument("agents_dir", type=click.Path(exists=True, file_okay=False))
+    @click.pass_obj
+    def adk_init_command(state: CliState, agents_dir: str) -> None:
+        """Write AGENTS_DIR/services.py, which registers the ifriend: scheme with ADK."""
+        from pathlib import Path
+
+        from . import adk
+
+        path, written = adk.write_services_py(Path(agents_dir))
+        click.echo(f"wrote {path}" if written else f"{path} already registers ifriend")
+        click.echo("\n" + adk.server_commands(agents_dir, state.config_path))
+
     cli.add_command(traces_command)
     return cli
 
@@ -665,7 +682,36 @@ async def doctor(
     async with connected(app, checks, timeout=timeout, redact=redact) as ok:
         if ok:
             checks.extend(await probe(app, timeout=timeout, redact=redact))
+    for name in app.enabled_channels():
+        check = await channel_check(app, name, timeout=timeout, redact=redact)
+        if check is not None:
+            checks.append(check)
     return checks
+
+
+async def channel_check(
+    app: App, name: str, *, timeout: float, redact: Callable[[str], str]
+) -> Check | None:
+    """Channel `name`'s `ping()` (Slack: `auth.test`) as a check; None if it has none."""
+    try:
+        channel: Any = app.build_channel(name)
+    except IfriendError as exc:
+        return Check("channel ping", name, "FAIL", detail=redact(_describe(exc)))
+    if not callable(getattr(channel, "ping", None)):
+        return None
+    said: list[str] = []
+
+    async def ping() -> None:
+        try:
+            said.append(str(await channel.ping()))
+        finally:
+            if callable(getattr(channel, "close", None)):
+                await channel.close()
+
+    check = await timed_check("channel ping", name, ping, timeout=timeout, redact=redact)
+    if said:
+        check.detail = redact(said[0])
+    return check
 
 
 async def run(

@@ -88,7 +88,7 @@ class SlackChannel:
             return
         self._started = True
         from .app import bolt_logger, prepare_oauth, web_client
-        from .server import HttpServer, SocketModeConnection
+        from .server import HttpServer, SocketModeConnection, backend_probes
 
         import aiohttp
 
@@ -101,7 +101,8 @@ class SlackChannel:
         if s.mode == "http":
             await prepare_oauth(bolt)
             self.transport = HttpServer(
-                bolt, host=s.host, port=s.port, path=s.path, max_age=s.max_request_age_seconds
+                bolt, host=s.host, port=s.port, path=s.path, max_age=s.max_request_age_seconds,
+                probes=backend_probes(self.context.app),
             )
         else:
             assert s.app_token is not None
@@ -140,6 +141,14 @@ class SlackChannel:
         session, self._http_session = self._http_session, None
         if session is not None:
             await session.close()
+
+    async def ping(self) -> str:
+        """Slack's `auth.test` with the bot token (what `ifriend doctor` checks)."""
+        if self.settings.oauth is not None:
+            return "not checked: with OAuth each workspace has its own token"
+        self.build()
+        answer = await self.client.auth_test()
+        return f"auth.test: bot {answer.get('user_id')} in team {answer.get('team_id')}"
 
     async def drain(self, timeout: float | None = None) -> None:
         """Wait for the tasks in flight; cancel those still running after `timeout`."""

@@ -2,12 +2,17 @@
 
 HTTP mode checks `X-Slack-Request-Timestamp` before bolt (bolt answers 500 to a non-numeric
 one), and turns bolt's 404 for a request no listener handles into a 200 (Slack retries a 404).
+It also answers the probes of Cloud Run and Kubernetes: `GET /healthz` (the process serves)
+and `GET /readyz` (every configured backend answers within its deadline, else 503).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -21,6 +26,8 @@ from .events import RECEIVED
 log = logging.getLogger("ifriend_slack")
 
 UNAUTHORIZED = {"error": "invalid request"}
+# A bound on a whole readiness check, for backends whose ping has no deadline of its own.
+READY_TIMEOUT_SECONDS = 10.0
 
 
 def fresh_timestamp(value: str | None, *, max_age: float, now: float | None = None) -> bool:
@@ -35,16 +42,60 @@ def acked_if_unhandled(response: BoltResponse) -> BoltResponse:
     return BoltResponse(status=200, body="") if response.status == 404 else response
 
 
+@dataclass(frozen=True)
+class BackendProbe:
+    """One configured backend `/readyz` pings: its role (session, memory) and name."""
+
+    role: str
+    backend: str
+    ping: Callable[[], Awaitable[object]]
+
+
+def backend_probes(app: Any) -> list[BackendProbe]:
+    """The App's session and memory backends, each with its service's `ping()`."""
+    s = app.settings
+    probes = []
+    for role, backend, service in (
+        ("session", s.session.backend, app.session_service),
+        ("memory", s.memory.backend, app.memory_service),
+    ):
+        ping = getattr(service, "ping", None)
+        if callable(ping):
+            probes.append(BackendProbe(role, backend, ping))
+    return probes
+
+
+async def _failure(probe: BackendProbe) -> Exception | None:
+    """What the backend's ping raised, or None when it answered in time."""
+    try:
+        async with asyncio.timeout(READY_TIMEOUT_SECONDS):
+            await probe.ping()
+    except Exception as exc:
+        return exc
+    return None
+
+
 class HttpServer:
     """The Events API endpoint (and the OAuth pages when configured) on host:port."""
 
-    def __init__(self, bolt: AsyncApp, *, host: str, port: int, path: str, max_age: float) -> None:
+    def __init__(
+        self,
+        bolt: AsyncApp,
+        *,
+        host: str,
+        port: int,
+        path: str,
+        max_age: float,
+        probes: Sequence[BackendProbe] = (),
+    ) -> None:
         self.bolt = bolt
         self.host = host
         self.port = port
         self.path = path
         self.max_age = max_age
+        self.probes = list(probes)
         self._runner: web.AppRunner | None = None
+        self._failing: dict[str, str] = {}
 
     def web_app(self) -> web.Application:
         app = web.Application()
@@ -54,6 +105,7 @@ class HttpServer:
             app.router.add_get(flow.install_path, self.handle_install)
             app.router.add_get(flow.redirect_uri_path, self.handle_redirect)
         app.router.add_get("/healthz", self.handle_health)
+        app.router.add_get("/readyz", self.handle_ready)
         return app
 
     async def start(self) -> None:
@@ -96,7 +148,41 @@ class HttpServer:
         return await to_aiohttp_response(await flow.handle_callback(await to_bolt_request(request)))
 
     async def handle_health(self, request: web.Request) -> web.Response:
+        """Liveness: the process serves HTTP (no backend is asked)."""
         return web.Response(text="ok")
+
+    async def handle_ready(self, request: web.Request) -> web.Response:
+        """Readiness: 200 when every backend answered its ping, else 503 naming the failing ones.
+
+        The prober sees error types only; the messages (servers, causes) go to the log.
+        """
+        failures = await asyncio.gather(*(_failure(p) for p in self.probes))
+        results = list(zip(self.probes, failures, strict=True))
+        failed = [(p, exc) for p, exc in results if exc is not None]
+        self._note_readiness({f"{p.role} backend {p.backend!r}": _describe(exc) for p, exc in failed})
+        body = {
+            "ready": not failed,
+            "failing": sorted({p.backend for p, _ in failed}),
+            "backends": {
+                p.role: {"backend": p.backend, "status": "ok" if exc is None else type(exc).__name__}
+                for p, exc in results
+            },
+        }
+        return web.json_response(body, status=503 if failed else 200)
+
+    def _note_readiness(self, failing: dict[str, str]) -> None:
+        """Log when readiness changes (a probe every few seconds must not flood the log)."""
+        if failing.keys() == self._failing.keys():
+            return
+        self._failing = failing
+        if failing:
+            log.warning("not ready: %s", "; ".join(f"{k}: {v}" for k, v in failing.items()))
+        else:
+            log.info("ready: every backend answers")
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 class SocketModeConnection:
