@@ -23,7 +23,7 @@ class AdkServer:
 
     def __init__(
         self, command: str, agents_dir: Path, *, session_uri: str, memory_uri: str | None = None,
-        cwd: Path | None = None, log: Path,
+        cwd: Path | None = None, log: Path, env: dict[str, str] | None = None,
     ) -> None:
         self.port = free_port()
         self.args = [
@@ -32,6 +32,7 @@ class AdkServer:
             "--memory_service_uri", memory_uri or session_uri,
         ]
         self.cwd = cwd or agents_dir.parent
+        self.env = {**_env(), **(env or {})}
         self.log_path = log
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -49,7 +50,7 @@ class AdkServer:
     def start(self) -> None:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                self.args, cwd=self.cwd, stdout=log, stderr=subprocess.STDOUT, env=_env(),
+                self.args, cwd=self.cwd, stdout=log, stderr=subprocess.STDOUT, env=self.env,
                 start_new_session=True,
             )
         deadline = time.monotonic() + STARTUP_SECONDS

@@ -81,6 +81,28 @@ async def test_adk_web_serves_its_page_on_ifriend(agents_dir: Path, tiered_confi
     assert "ifriend services closed" in server.log()
 
 
+async def test_the_layout_adk_deploy_cloud_run_builds_loads_services_py(
+    agents_dir: Path, tiered_config: Path, tmp_path: Path
+) -> None:
+    """`adk deploy cloud_run --extra_packages agents/services.py ... agents/echo_agent` puts the
+    agent in /app/agents/echo_agent, services.py in /app with /app on PYTHONPATH, and runs
+    `adk api_server /app/agents` (see docs/deploy.md): the ifriend scheme is registered."""
+    app = tmp_path / "app"
+    (app / "agents").mkdir(parents=True)
+    (agents_dir / "services.py").rename(app / "services.py")
+    (agents_dir / AGENT).rename(app / "agents" / AGENT)
+    config = app / "agents" / AGENT / "ifriend.toml"
+    config.write_text(tiered_config.read_text())
+    with AdkServer(
+        "api_server", app / "agents", session_uri=f"ifriend://{config}", cwd=app,
+        env={"PYTHONPATH": str(app)}, log=tmp_path / "deployed.log",
+    ) as server:
+        server.json("POST", f"/apps/{AGENT}/users/ada/sessions/d1", {})
+        assert say(server, "d1", "hello").startswith("[ifriend-echo]")
+        assert server.stop() == 128 + signal.SIGTERM
+    assert "ifriend services connected (sessions: tiered" in server.log()
+
+
 def test_a_bad_uri_stops_the_server_with_a_message_naming_it(agents_dir: Path) -> None:
     done = run_adk(
         ["api_server", str(agents_dir), "--port", "0", "--session_service_uri", "ifriend://conf/x.toml"],
