@@ -20,32 +20,39 @@ if TYPE_CHECKING:
     from .shared import SharedServices
 
 
-class LazySessionService(BaseSessionService):
-    """ifriend's session service as ADK's server holds it: connects on first use."""
+class _OnShared:
+    """What both services have: the shared services behind them, connected on first use."""
+
+    _attribute: str  # the `Services` attribute calls go to
 
     def __init__(self, shared: SharedServices) -> None:
         self.shared = shared
 
     @property
-    def service(self) -> BaseSessionService:
+    def service(self) -> Any:
         """The service every call goes to (the one an `App` on the same file would build)."""
-        return self.shared.services.session_service
+        return getattr(self.shared.services, self._attribute)
 
-    async def _ready(self) -> BaseSessionService:
-        return (await self.shared.ready()).session_service
+    async def _ready(self) -> Any:
+        return getattr(await self.shared.ready(), self._attribute)
 
     async def connect(self) -> None:
         await self.shared.ready()
 
     async def close(self) -> None:
-        """Close the connections this service shares with its memory service."""
+        """Close the connections the session and memory services share."""
         await self.shared.close()
 
     async def ping(self) -> None:
-        service = await self._ready()
-        ping = getattr(service, "ping", None)
+        ping = getattr(await self._ready(), "ping", None)
         if ping is not None:
             await ping()
+
+
+class LazySessionService(_OnShared, BaseSessionService):
+    """ifriend's session service as ADK's server holds it: connects on first use."""
+
+    _attribute = "session_service"
 
     async def create_session(
         self,
@@ -96,32 +103,10 @@ class LazySessionService(BaseSessionService):
             await self.service.flush()
 
 
-class LazyMemoryService(BaseMemoryService):
+class LazyMemoryService(_OnShared, BaseMemoryService):
     """ifriend's memory service as ADK's server holds it: connects on first use."""
 
-    def __init__(self, shared: SharedServices) -> None:
-        self.shared = shared
-
-    @property
-    def service(self) -> BaseMemoryService:
-        """The service every call goes to (the one an `App` on the same file would build)."""
-        return self.shared.services.memory_service
-
-    async def _ready(self) -> BaseMemoryService:
-        return (await self.shared.ready()).memory_service
-
-    async def connect(self) -> None:
-        await self.shared.ready()
-
-    async def close(self) -> None:
-        """Close the connections this service shares with its session service."""
-        await self.shared.close()
-
-    async def ping(self) -> None:
-        service = await self._ready()
-        ping = getattr(service, "ping", None)
-        if ping is not None:
-            await ping()
+    _attribute = "memory_service"
 
     async def add_session_to_memory(self, session: Session) -> None:
         service = await self._ready()
