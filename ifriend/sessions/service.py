@@ -56,7 +56,13 @@ class SessionService(BaseSessionService):
         await self.store.close()
 
     async def ping(self) -> None:
+        """One round trip to every server the store uses."""
         await self.store.ping()
+
+    async def ready(self) -> None:
+        """Raise if the store cannot serve now (a tiered store serves without Redis)."""
+        ready = getattr(self.store, "ready", None)
+        await (ready() if callable(ready) else self.store.ping())
 
     def _key(self, app_name: str, user_id: str, session_id: str) -> SessionKey:
         return SessionKey(

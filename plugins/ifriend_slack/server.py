@@ -52,14 +52,15 @@ class BackendProbe:
 
 
 def backend_probes(app: Any) -> list[BackendProbe]:
-    """The App's session and memory backends, each with its service's `ping()`."""
+    """The App's session and memory backends, each with its service's `ready()` (what it
+    needs to serve: a tiered store serves from MySQL while Redis is away), else `ping()`."""
     s = app.settings
     probes = []
     for role, backend, service in (
         ("session", s.session.backend, app.session_service),
         ("memory", s.memory.backend, app.memory_service),
     ):
-        ping = getattr(service, "ping", None)
+        ping = getattr(service, "ready", None) or getattr(service, "ping", None)
         if callable(ping):
             probes.append(BackendProbe(role, backend, ping))
     return probes

@@ -134,6 +134,10 @@ class TieredStore:
         await self.mysql.ping()
         await self.redis.ping()
 
+    async def ready(self) -> None:
+        """MySQL answers: sessions are served (from MySQL alone while Redis is away)."""
+        await self.mysql.ping()
+
     # -- Redis health ----------------------------------------------------------------------
 
     def _redis_usable(self) -> bool:

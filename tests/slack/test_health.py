@@ -7,6 +7,8 @@ import logging
 import aiohttp
 import pytest
 
+from ifriend.bench.cleanup import drop_tables
+
 from ..servers import PrivateRedis
 from .conftest import MakeBot
 
@@ -63,3 +65,29 @@ async def test_readyz_says_which_backend_fails_and_healthz_stays_up(
         status, body = await get(http, base + "/readyz")
         assert (status, body["ready"]) == (200, True)  # type: ignore[index]
     assert "ready: every backend answers" in caplog.text
+
+
+async def test_a_tiered_store_stays_ready_without_redis(
+    make_bot: MakeBot, private_redis: PrivateRedis
+) -> None:
+    import os
+
+    from ..conftest import server_url
+
+    bot = await make_bot(
+        settings={
+            "session": {"backend": "tiered"},
+            "backends": {
+                "redis": {"url": private_redis.url, "timeout_seconds": 0.5},
+                "mysql": {"url": server_url("IFRIEND_TEST_MYSQL_URL"),
+                          "table_prefix": f"ifh_{os.getpid()}_"},
+            },
+        }
+    )
+    base = f"http://127.0.0.1:{bot.channel.transport.port}"
+    async with aiohttp.ClientSession() as http:
+        assert (await get(http, base + "/readyz"))[0] == 200
+        private_redis.stop()  # served from MySQL meanwhile: still ready
+        status, body = await get(http, base + "/readyz")
+        assert (status, body["backends"]["session"]["status"]) == (200, "ok")  # type: ignore[index]
+    await drop_tables(server_url("IFRIEND_TEST_MYSQL_URL"), f"ifh_{os.getpid()}_")
