@@ -11,11 +11,10 @@ the first attempt stored it, and neither drops nor repeats it.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable, Hashable, Sequence
-from contextlib import aclosing, asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field
 
 from google.adk.agents.base_agent import BaseAgent
@@ -29,6 +28,7 @@ from google.adk.sessions.base_session_service import BaseSessionService, GetSess
 
 from . import telemetry
 from .attachments import Attachment, AttachmentsPlugin, stored_message
+from .locks import KeyedLocks
 
 logger = logging.getLogger(__name__)
 
@@ -192,33 +192,3 @@ class ReplyText:
     def drop_pending(self) -> None:
         """Forget text streamed for a message that was never stored."""
         self.pending = ""
-
-
-@dataclass(slots=True)
-class _Slot:
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    users: int = 0
-
-
-class KeyedLocks:
-    """One FIFO lock per key, dropped when nobody holds or awaits it."""
-
-    def __init__(self) -> None:
-        self._slots: dict[Hashable, _Slot] = {}
-
-    def __len__(self) -> int:
-        return len(self._slots)
-
-    @asynccontextmanager
-    async def hold(self, key: Hashable) -> AsyncIterator[None]:
-        slot = self._slots.get(key)
-        if slot is None:
-            slot = self._slots[key] = _Slot()
-        slot.users += 1
-        try:
-            async with slot.lock:
-                yield
-        finally:
-            slot.users -= 1
-            if slot.users == 0:
-                del self._slots[key]

@@ -26,8 +26,8 @@ from cachetools import TTLCache
 from google.adk.sessions.base_session_service import GetSessionConfig
 
 from ifriend import telemetry
-from ifriend.conversations import KeyedLocks
 from ifriend.errors import PluginError
+from ifriend.locks import KeyedLocks
 
 from . import agent_view, feedback
 from .dedupe import SlackState, build_state

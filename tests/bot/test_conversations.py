@@ -15,7 +15,8 @@ from pydantic import Field
 
 from ifriend import App
 from ifriend.assistant import build_assistant
-from ifriend.conversations import Conversations, KeyedLocks, Reply
+from ifriend.conversations import Conversations, Reply
+from ifriend.locks import KeyedLocks
 
 
 async def replies(conversations: Conversations, text: str, session_id: str = "s") -> list[Reply]:
