@@ -264,10 +264,9 @@ class MySQLStore:
             except self._driver.errors.IntegrityError as exc:
                 if failures.error_code(exc) != failures.DUPLICATE_KEY:
                     raise
-                await self._execute(conn, Batch().add("ROLLBACK"))
-                raise AlreadyExistsError(
-                    f"Session with id {key.session_id} already exists."
-                ) from None
+            # Outside the handler, so the typed error chains no driver error.
+            await self._execute(conn, Batch().add("ROLLBACK"))
+            raise AlreadyExistsError(f"Session with id {key.session_id} already exists.")
 
         # Not retried: a create whose reply was lost would come back as "already exists".
         results = await self._run("create", work, retry=False)
@@ -327,6 +326,8 @@ class MySQLStore:
                 # 1048: the guarded UPDATE matched nothing; 1062: the event id is stored.
                 if failures.error_code(exc) not in (failures.BAD_NULL, failures.DUPLICATE_KEY):
                     raise
+                results = None
+            if results is None:  # diagnosed outside the handler: its errors chain no driver error
                 return await self._diagnose(conn, key, record, True)
             if batch.pick(results, "update").rowcount != 1:  # pragma: no cover - guarded above
                 raise StorageError("append: the revision guard did not hold")
