@@ -21,6 +21,7 @@ from google.adk.sessions.state import State
 from pydantic_core import PydanticSerializationError
 
 from ..errors import InvalidEventError
+from ..locks import KeyedLocks
 from .. import telemetry
 from ..telemetry import operation
 from .codec import encode_event
@@ -40,6 +41,8 @@ class SessionService(BaseSessionService):
 
     Returned sessions hold fresh lists and state dicts but share `Event`
     objects with the store: treat events as immutable once appended.
+    Concurrent appends through one `Session` object take turns in call order;
+    two different copies of a session still race (the later writer is stale).
     """
 
     def __init__(
@@ -48,6 +51,9 @@ class SessionService(BaseSessionService):
         self.store = store
         self.backend = backend or store.name
         self.limits = limits or SessionLimits()
+        # Keyed by id(): a Session is unhashable, and it stays alive (its id its own)
+        # while an append through it holds or awaits the lock.
+        self._appends = KeyedLocks()
 
     async def connect(self) -> None:
         await self.store.connect()
@@ -172,24 +178,33 @@ class SessionService(BaseSessionService):
                 app_delta=deltas["app"],
                 user_delta=deltas["user"],
             )
-            expected = await self._expected_revision(key, session)
-            try:
-                result = await self.store.append(key, record, expected=expected)
-            except StaleSessionError:
-                telemetry.count(telemetry.STALE_WRITES, attributes={"ifriend.backend": self.backend})
-                raise
-            applied = result.outcome is AppendOutcome.APPLIED
-            op.set_attributes(
-                {"ifriend.outcome": result.outcome.value, "ifriend.events_written": int(applied)}
-            )
-            if applied or all(e.id != event.id for e in session.events):
-                self._commit_event_to_session(session, event)
-            # A duplicate (a retry after a lost reply) leaves the copy current only if it
-            # stood just before the event; otherwise it keeps its old, stale revision.
-            if applied or result.revision == Revision(expected.incarnation, expected.version + 1):
-                session.last_update_time = result.last_update_time
-                session._storage_update_marker = result.revision.marker
-            return event
+            # Appends through one Session object (ADK's run_live makes them from two
+            # tasks) take turns in call order, each from the revision the last one left.
+            async with self._appends.hold(id(session)):
+                expected = await self._expected_revision(key, session)
+                try:
+                    result = await self.store.append(key, record, expected=expected)
+                except StaleSessionError:
+                    telemetry.count(
+                        telemetry.STALE_WRITES, attributes={"ifriend.backend": self.backend}
+                    )
+                    raise
+                applied = result.outcome is AppendOutcome.APPLIED
+                op.set_attributes(
+                    {
+                        "ifriend.outcome": result.outcome.value,
+                        "ifriend.events_written": int(applied),
+                    }
+                )
+                if applied or all(e.id != event.id for e in session.events):
+                    self._commit_event_to_session(session, event)
+                # A duplicate (a retry after a lost reply) leaves the copy current only if it
+                # stood just before the event; otherwise it keeps its old, stale revision.
+                after_expected = Revision(expected.incarnation, expected.version + 1)
+                if applied or result.revision == after_expected:
+                    session.last_update_time = result.last_update_time
+                    session._storage_update_marker = result.revision.marker
+                return event
 
     async def _expected_revision(self, key: SessionKey, session: Session) -> Revision:
         """The revision the caller's copy stands at.
