@@ -84,26 +84,35 @@ class RedisTrust:
         async with self._renewal:
             if self._renewed_at > asked:  # renewed while this caller waited
                 return True
-            started = time.time()  # the lease counts from before the check
+            if asked < self._untrusted_until:  # checked moments ago, in vain
+                return False
+            try:
+                return await self._renew()
+            except BaseException:
+                self._untrusted_until = time.monotonic() + self.lease_ms / 3000
+                raise
+
+    async def _renew(self) -> bool:
+        started = time.time()  # the lease counts from before the check
+        outages, repairs = await self.mysql.redis_trust(REPAIR_BATCH)
+        if outages:
+            self._untrusted_until = time.monotonic() + self.lease_ms / 3000
+            telemetry.note({"ifriend.redis.outages": outages})
+            return False
+        while repairs:
+            for _, key in repairs:
+                await self._repair(key)
+            await self.mysql.clear_repairs([repair_id for repair_id, _ in repairs])
+            telemetry.note({"ifriend.redis.repaired": len(repairs)})
             outages, repairs = await self.mysql.redis_trust(REPAIR_BATCH)
             if outages:
                 self._untrusted_until = time.monotonic() + self.lease_ms / 3000
-                telemetry.note({"ifriend.redis.outages": outages})
                 return False
-            while repairs:
-                for _, key in repairs:
-                    await self._repair(key)
-                await self.mysql.clear_repairs([repair_id for repair_id, _ in repairs])
-                telemetry.note({"ifriend.redis.repaired": len(repairs)})
-                outages, repairs = await self.mysql.redis_trust(REPAIR_BATCH)
-                if outages:
-                    self._untrusted_until = time.monotonic() + self.lease_ms / 3000
-                    return False
-            held = await self.redis.grant_lease(int(started * 1000) + self.lease_ms)
-            if held:
-                self._renewed_at = time.monotonic()
-                self._untrusted_until = 0.0
-            return held
+        held = await self.redis.grant_lease(int(started * 1000) + self.lease_ms)
+        if held:
+            self._renewed_at = time.monotonic()
+            self._untrusted_until = 0.0
+        return held
 
     async def _repair(self, key: SessionKey) -> None:
         """Tombstone `key` in Redis with floors at MySQL's current versions, so no copy
