@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# Local Redis and MariaDB for ifriend's tests, bound to 127.0.0.1.
+# Local Redis, Redis Cluster and MariaDB for ifriend's tests, bound to 127.0.0.1.
 #
 #   scripts/servers.sh start          install (apt, as root) if missing, start, create test db/user
-#   scripts/servers.sh stop [--purge] shut both down; --purge also removes the state folder
+#   scripts/servers.sh stop [--purge] shut them down; --purge also removes the state folder
 #   scripts/servers.sh status         say what is running
 #   scripts/servers.sh env            print the exports tests read (eval "$(scripts/servers.sh env)")
 #
 # Everything (data, sockets, pid files, logs, rendered configs) lives in .servers/ at the repo
-# root; the config templates are config/servers/. Ports: IFRIEND_TEST_REDIS_PORT (6379) and
-# IFRIEND_TEST_MYSQL_PORT (3306). No systemd/service is used: servers run as plain processes.
+# root; the config templates are config/servers/. Ports: IFRIEND_TEST_REDIS_PORT (6379),
+# IFRIEND_TEST_MYSQL_PORT (3306) and IFRIEND_TEST_CLUSTER_PORT (7000: the cluster's 3 masters
+# and 3 replicas take 7000..7005). No systemd/service is used: servers run as plain processes.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -16,7 +17,10 @@ STATE="$ROOT/.servers"
 TEMPLATES="$ROOT/config/servers"
 REDIS_PORT="${IFRIEND_TEST_REDIS_PORT:-6379}"
 MYSQL_PORT="${IFRIEND_TEST_MYSQL_PORT:-3306}"
+CLUSTER_PORT="${IFRIEND_TEST_CLUSTER_PORT:-7000}"
+CLUSTER_NODES=6  # 3 masters, each with one replica
 REDIS_DIR="$STATE/redis"
+CLUSTER_DIR="$STATE/cluster"
 MYSQL_DIR="$STATE/mariadb"
 MYSQL_CNF="$MYSQL_DIR/my.cnf"
 TIMEOUT="${IFRIEND_SERVERS_TIMEOUT:-60}"
@@ -159,6 +163,100 @@ stop_redis() {
   log "redis stopped"
 }
 
+# --- redis cluster ----------------------------------------------------------------------------
+
+cluster_ports() { seq "$CLUSTER_PORT" $((CLUSTER_PORT + CLUSTER_NODES - 1)); }
+node_cli() { local port="$1"; shift; redis-cli -h 127.0.0.1 -p "$port" "$@"; }
+node_pid() { pid_of "$CLUSTER_DIR/$1/redis.pid" redis-server; }
+
+node_ours() {
+  local pid
+  pid="$(node_pid "$1")" || return 1
+  [[ "$(node_cli "$1" info server 2>/dev/null | tr -d '\r' | sed -n 's/^process_id://p')" == "$pid" ]]
+}
+
+start_node() {
+  local port="$1" dir="$CLUSTER_DIR/$1" pid
+  ensure_port_free "redis cluster node" "$port" IFRIEND_TEST_CLUSTER_PORT
+  mkdir -p "$dir"
+  rm -f "$dir/redis.pid"
+  render "$TEMPLATES/redis-cluster.conf" "$dir/redis.conf" "$dir" "$port"
+  pid="$(launch "$dir/redis.log" redis-server "$dir/redis.conf")"
+  wait_ready "$dir/redis.log" "$pid" node_ours "$port" || die "redis cluster node on port $port did not start"
+}
+
+# Every node says cluster_state:ok with all 16384 slots served and all nodes known; 3 masters
+# without failure flags, each with a replica whose link to it is up.
+cluster_ok() {
+  local port info nodes
+  for port in $(cluster_ports); do
+    info="$(node_cli "$port" cluster info 2>/dev/null | tr -d '\r')" || return 1
+    grep -qx 'cluster_state:ok' <<<"$info" || return 1
+    grep -qx 'cluster_slots_ok:16384' <<<"$info" || return 1
+    grep -qx "cluster_known_nodes:$CLUSTER_NODES" <<<"$info" || return 1
+  done
+  nodes="$(node_cli "$CLUSTER_PORT" cluster nodes 2>/dev/null)" || return 1
+  # fields: id address flags master ...; flags like "myself,master", "slave", "master,fail?"
+  [[ "$(awk '$3 ~ /master/' <<<"$nodes" | wc -l)" -eq $((CLUSTER_NODES / 2)) ]] || return 1
+  [[ -z "$(awk '$3 ~ /fail|noaddr|handshake/' <<<"$nodes")" ]] || return 1
+  for port in $(cluster_ports); do
+    info="$(node_cli "$port" info replication 2>/dev/null | tr -d '\r')" || return 1
+    if grep -qx 'role:slave' <<<"$info"; then grep -qx 'master_link_status:up' <<<"$info" || return 1; fi
+  done
+  return 0
+}
+
+wait_cluster_ok() {
+  local i
+  for ((i = 0; i < TIMEOUT * 5; i++)); do
+    cluster_ok && return 0
+    sleep 0.2
+  done
+  return 1
+}
+
+start_cluster() {
+  local port running=() missing=()
+  for port in $(cluster_ports); do
+    if node_pid "$port" >/dev/null; then
+      node_ours "$port" || die "our redis cluster node (pid $(node_pid "$port")) does not answer on port $port; run '$0 stop' first"
+      running+=("$port")
+    else
+      missing+=("$port")
+    fi
+  done
+  if ((${#running[@]} == 0)); then
+    rm -rf "$CLUSTER_DIR"
+    for port in "${missing[@]}"; do start_node "$port"; done
+    local addresses=()
+    for port in $(cluster_ports); do addresses+=("127.0.0.1:$port"); done
+    redis-cli --cluster create "${addresses[@]}" --cluster-replicas 1 --cluster-yes \
+      >>"$CLUSTER_DIR/create.log" 2>&1 || { tail -n 25 "$CLUSTER_DIR/create.log" >&2; die "redis-cli --cluster create failed (see $CLUSTER_DIR/create.log)"; }
+  else
+    # Nodes that died rejoin from their nodes.conf (their data is gone: no persistence).
+    for port in "${missing[@]}"; do start_node "$port"; done
+  fi
+  wait_cluster_ok || {
+    node_cli "$CLUSTER_PORT" cluster nodes >&2 || true
+    die "the redis cluster on ports $CLUSTER_PORT..$((CLUSTER_PORT + CLUSTER_NODES - 1)) is not ok (state, slots, replicas) after ${TIMEOUT}s; run '$0 stop' and start again"
+  }
+  log "redis cluster ready (127.0.0.1:$CLUSTER_PORT..$((CLUSTER_PORT + CLUSTER_NODES - 1)), 3 masters + 3 replicas)"
+}
+
+stop_cluster() {
+  local port pid pids=()
+  for port in $(cluster_ports); do
+    pid="$(node_pid "$port")" || continue
+    kill -CONT "$pid" 2>/dev/null || true
+    if node_ours "$port"; then node_cli "$port" shutdown nosave >/dev/null 2>&1 || kill -TERM "$pid"; else kill -TERM "$pid"; fi
+    pids+=("$pid")
+  done
+  for pid in "${pids[@]}"; do wait_gone "$pid" || die "redis cluster node (pid $pid) did not stop"; done
+  # The cluster's membership is as ephemeral as its data: the next start creates it anew.
+  rm -rf "$CLUSTER_DIR"
+  ((${#pids[@]})) && log "redis cluster stopped" || log "redis cluster not running"
+}
+
 # --- mariadb ----------------------------------------------------------------------------------
 
 mysql_pid() { pid_of "$MYSQL_DIR/mariadb.pid" mariadbd; }
@@ -229,6 +327,7 @@ cmd_start() {
   install_packages
   mkdir -p "$STATE"
   start_redis
+  start_cluster
   start_mariadb
   setup_mariadb
   log "ready; the test environment is:"
@@ -237,6 +336,7 @@ cmd_start() {
 
 cmd_stop() {
   stop_redis
+  stop_cluster
   stop_mariadb
   if [[ "${1:-}" == --purge ]]; then
     rm -rf "$STATE"
@@ -248,6 +348,8 @@ cmd_status() {
   local pid rc=0
   if pid="$(redis_pid)" && redis_ours; then echo "redis:   running (pid $pid, 127.0.0.1:$REDIS_PORT)"
   else echo "redis:   stopped"; rc=1; fi
+  if cluster_ok; then echo "cluster: running (127.0.0.1:$CLUSTER_PORT..$((CLUSTER_PORT + CLUSTER_NODES - 1)))"
+  else echo "cluster: stopped or not ok"; rc=1; fi
   if pid="$(mysql_pid)" && mysql_ready >/dev/null 2>&1; then echo "mariadb: running (pid $pid, 127.0.0.1:$MYSQL_PORT)"
   else echo "mariadb: stopped"; rc=1; fi
   return $rc
@@ -255,10 +357,11 @@ cmd_status() {
 
 cmd_env() {
   echo "export IFRIEND_TEST_REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0"
+  echo "export IFRIEND_TEST_REDIS_CLUSTER_URL=redis://127.0.0.1:$CLUSTER_PORT/0"
   echo "export IFRIEND_TEST_MYSQL_URL=mysql://$DB_USER:$DB_PASSWORD@127.0.0.1:$MYSQL_PORT/$DB_NAME"
 }
 
-usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 case "${1:-}" in
   start) cmd_start ;;

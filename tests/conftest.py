@@ -13,7 +13,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from .servers import PrivateRedis
+from .servers import PrivateCluster, PrivateRedis
 
 _EXPORTER = InMemorySpanExporter()
 _METRICS = InMemoryMetricReader()
@@ -108,3 +108,15 @@ def private_redis(tmp_path) -> Iterator[PrivateRedis]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def private_cluster(tmp_path) -> Iterator[PrivateCluster]:
+    """A Redis Cluster (3 masters + 3 replicas) of this test alone: it may pause, kill and
+    fail over nodes (see `PrivateCluster`). Starting it takes about two seconds."""
+    cluster = PrivateCluster(tmp_path)
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
