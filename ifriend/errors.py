@@ -46,6 +46,11 @@ class ConfigError(IfriendError):
         super().__init__("; ".join(parts))
 
 
+class TopologyError(ConfigError):
+    """A server is not the kind its settings say: a cluster node configured as a single
+    server, or the reverse. Raised at start; it is a setting to fix, not an outage."""
+
+
 class PluginError(IfriendError):
     """A plugin is broken: a misspelt or async hook, a failing factory."""
 

@@ -44,14 +44,14 @@ async def drop_tables(url: str, prefix: str) -> None:
         conn.close()
 
 
-async def delete_redis_keys(url: str, prefix: str) -> None:
-    """Delete every key named `prefix:...`."""
+async def delete_redis_keys(url: str, prefix: str, *, cluster: bool = False) -> None:
+    """Delete every key named `prefix:...` (on every master, for a Redis Cluster)."""
     import redis.asyncio as aioredis
 
-    client = aioredis.Redis.from_url(url)
+    client = aioredis.RedisCluster.from_url(url) if cluster else aioredis.Redis.from_url(url)
     try:
         batch = [key async for key in client.scan_iter(match=f"{prefix}:*", count=1000)]
         for i in range(0, len(batch), 1000):
-            await client.delete(*batch[i : i + 1000])
+            await client.delete(*batch[i : i + 1000])  # a cluster client splits it by slot
     finally:
         await client.aclose()

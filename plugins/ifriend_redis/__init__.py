@@ -6,7 +6,7 @@ from typing import Any
 
 from ifriend import BackendContext, hookimpl
 
-from .client import import_redis
+from .client import RedisClient, import_redis
 from .memory import RedisMemoryStore
 from .settings import RedisSettings
 from .store import Probe, RedisStore
@@ -34,4 +34,4 @@ def register_memory_backends(register: Any) -> None:
     register("redis", _redis_memory_store)
 
 
-__all__ = ["Probe", "RedisMemoryStore", "RedisSettings", "RedisStore"]
+__all__ = ["Probe", "RedisClient", "RedisMemoryStore", "RedisSettings", "RedisStore"]

@@ -9,8 +9,8 @@ the query's terms, never the keyspace (no KEYS, no SCAN), in one script running
 Expiry: an entry expires `memory_ttl_days` after it was last added; expired entries are
 skipped by searches and removed by the next add (a hundred at a time); every key of the
 user expires with the user's last entry, so an idle user's memory leaves nothing behind.
-The store opens its own connections with the `[backends.redis]` settings (a memory add
-never waits behind, nor delays, session appends).
+The store shares the process's connections to that Redis (or cluster) with the session
+store and the Slack dedupe (`shared`).
 """
 
 from __future__ import annotations
@@ -70,9 +70,10 @@ class RedisMemoryStore:
         return MemoryKeys(self.settings.key_prefix, scope)
 
     async def connect(self) -> None:
-        """Load the scripts (one round trip); `BackendUnavailableError` if Redis is unreachable."""
+        """Check the topology, load the scripts (one round trip); `BackendUnavailableError`
+        if Redis is unreachable, `TopologyError` if `cluster` is set wrong."""
         async with self.client.bounded("memory_connect"):
-            await self.client.load_scripts()
+            await self.client.connect()
 
     async def close(self) -> None:
         await self.client.close()

@@ -55,10 +55,10 @@ _STALE = (
 
 
 class RedisStore(TierOps):
-    """A `SessionStore` on one Redis server.
+    """A `SessionStore` on one Redis server, or on a Redis Cluster (`cluster = true`).
 
-    Every script touches the keys of one hash tag, so the layout is ready for
-    Redis Cluster; the pipelines that mix slots would need a cluster client.
+    Every script touches the keys of one hash tag (one cluster slot); a pipeline
+    that mixes slots is sent to each master in parallel by the client.
     """
 
     name = "redis"
@@ -76,13 +76,14 @@ class RedisStore(TierOps):
     # -- lifecycle -------------------------------------------------------------------
 
     async def connect(self) -> None:
-        """Build the pool and load the scripts (one round trip).
+        """Check the server's topology and load the scripts (one round trip).
 
-        Raises `BackendUnavailableError` if the server cannot be reached; the store
-        stays usable and recovers once the server answers.
+        Raises `BackendUnavailableError` if the server cannot be reached (the store
+        stays usable and recovers once the server answers), `TopologyError` if it is
+        a cluster node and `cluster` is false, or the reverse.
         """
         async with self.client.bounded("connect"):
-            await self.client.load_scripts()
+            await self.client.connect()
 
     async def close(self) -> None:
         await self.client.close()

@@ -115,11 +115,16 @@ class TieredStore:
     # -- lifecycle -------------------------------------------------------------------------
 
     async def connect(self) -> None:
+        """An unreachable Redis (an outage) degrades to MySQL; anything else, such as a
+        wrong `cluster` setting (`TopologyError`), fails the start with nothing left open."""
         await self.mysql.connect()
         try:
             await self.redis.connect()
         except BackendUnavailableError as exc:
             self._redis_failed(exc)
+        except BaseException:
+            await self.close()
+            raise
 
     async def close(self) -> None:
         try:

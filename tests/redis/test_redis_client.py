@@ -11,7 +11,7 @@ from redis_helpers import make_record
 
 from ifriend.sessions import SessionKey, SessionService
 from ifriend_redis import RedisSettings, RedisStore
-from ifriend_redis.client import Connections, pack, pack_in_python
+from ifriend_redis.connections import Connections, pack, pack_in_python
 from ifriend_redis.fields import as_hash, scope_state, zpairs
 
 

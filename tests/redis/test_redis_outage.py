@@ -201,7 +201,7 @@ async def test_callers_beyond_max_connections_wait_for_a_connection(make_store, 
     )
     loads = await asyncio.gather(*(store.load(key) for _ in range(20)))
     assert all(s.revision == Revision("inc", 0) for s in loads)
-    assert store.client._connections.size == 2
+    assert store.client.transport.connections.size == 2
 
 
 async def _client_id(store: RedisStore) -> int:
