@@ -55,6 +55,7 @@ REDIS_FALLBACKS = "ifriend.redis.fallbacks"
 REDIS_OUTAGES = "ifriend.redis.outages"
 STALE_WRITES = "ifriend.stale_writes"
 SLACK_DEDUPLICATED = "ifriend.slack.deduplicated"
+SLACK_DEDUPE_UNAVAILABLE = "ifriend.slack.dedupe_unavailable"
 SPANS_DROPPED = "ifriend.telemetry.spans_dropped"
 
 COUNTERS: dict[str, str] = {
@@ -65,6 +66,7 @@ COUNTERS: dict[str, str] = {
     REDIS_OUTAGES: "Times a replica stopped every replica trusting Redis (it may lack acked writes)",
     STALE_WRITES: "Appends refused because the session changed since it was read",
     SLACK_DEDUPLICATED: "Slack events dropped as duplicates (retries, mention + message)",
+    SLACK_DEDUPE_UNAVAILABLE: "Slack events handled without a dedupe claim: Redis was unreachable",
     SPANS_DROPPED: "Spans dropped because the export queue was full",
 }
 

@@ -8,16 +8,25 @@ the post; the first replica to claim that name answers, the others drop the even
 With `[backends.redis]` configured, claims are Redis `SET key 1 NX EX ttl` (one round trip),
 so every replica sees them; otherwise an in-process TTL cache (one replica only). The same
 store keeps each DM's current session.
+
+The Redis claims go through the process's shared Redis connections (those of the session
+and memory stores, on a single server or a cluster). In a burst, a claim waits for a free
+connection up to its deadline; only when Redis is really unreachable (refused, reset, no
+answer in time) is the event handled without a claim (answering twice beats never
+answering): counted in `ifriend.slack.dedupe_unavailable`, logged at most once a minute.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
+import time
 from collections.abc import Mapping
 from typing import Any, Protocol
 
 from cachetools import TTLCache
+
+from ifriend import telemetry
+from ifriend.errors import BackendUnavailableError, ConfigError
 
 log = logging.getLogger("ifriend_slack")
 
@@ -61,61 +70,74 @@ class MemoryState:
 
 
 class RedisState:
-    """Claims as Redis `SET NX EX`, values as plain keys, under `{key_prefix}:slack:`."""
+    """Claims as Redis `SET NX EX`, values as plain keys, under `{key_prefix}:slack:`.
+
+    `redis` are `[backends.redis]` settings (url, key_prefix, cluster, timeout_seconds,
+    max_connections...); the connections are the process's shared ones for them.
+    """
 
     kind = "redis"
+    warn_every_seconds = 60.0
 
-    def __init__(
-        self, *, url: str, key_prefix: str, ttl_seconds: int, timeout_seconds: float = 2.0
-    ) -> None:
-        self.url = url
-        self.prefix = f"{key_prefix}:slack:"
+    def __init__(self, *, ttl_seconds: int, **redis: Any) -> None:
+        from pydantic import ValidationError
+
+        from ifriend_redis import RedisClient, RedisSettings
+        from ifriend_redis.client import import_redis
+
+        import_redis()  # fail at start, naming the extra, if the client is missing
+        try:
+            settings = RedisSettings(**redis)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            key = ".".join(["backends.redis", *(str(part) for part in first["loc"])])
+            raise ConfigError("invalid setting", key=key, expected=first["msg"]) from None
+        self.client = RedisClient(settings)
+        self.prefix = f"{settings.key_prefix}:slack:"
         self.ttl_seconds = ttl_seconds
-        self.timeout_seconds = timeout_seconds
-        self._redis: Any = None
-
-    def _client(self) -> Any:
-        if self._redis is None:
-            import redis.asyncio as aioredis
-
-            self._redis = aioredis.Redis.from_url(
-                self.url,
-                socket_timeout=self.timeout_seconds,
-                socket_connect_timeout=self.timeout_seconds,
-            )
-        return self._redis
+        self._warned_at = float("-inf")
+        self._unwarned = 0
 
     async def claim(self, key: str) -> bool:
         try:
-            async with asyncio.timeout(self.timeout_seconds):
-                claimed = await self._client().set(
-                    f"{self.prefix}seen:{key}", b"1", nx=True, ex=self.ttl_seconds
+            async with self.client.bounded("slack_claim"):
+                (claimed,) = await self.client.execute(
+                    [("SET", f"{self.prefix}seen:{key}", b"1", "NX", "EX", self.ttl_seconds)]
                 )
-        except Exception as exc:  # answering twice beats never answering
-            log.warning("dedupe store unreachable (%s); handling the event anyway", type(exc).__name__)
+        except BackendUnavailableError as exc:
+            telemetry.count(telemetry.SLACK_DEDUPE_UNAVAILABLE, reason=type(exc).__name__)
+            self._warn("dedupe store unreachable (%s); handling events anyway", exc)
             return True
-        return bool(claimed)
+        return claimed is not None
 
     async def get(self, key: str) -> str | None:
         try:
-            async with asyncio.timeout(self.timeout_seconds):
-                value = await self._client().get(f"{self.prefix}{key}")
-        except Exception as exc:
-            log.warning("slack state unreachable (%s)", type(exc).__name__)
+            async with self.client.bounded("slack_get"):
+                (value,) = await self.client.execute([("GET", f"{self.prefix}{key}")])
+        except BackendUnavailableError as exc:
+            self._warn("slack state unreachable (%s)", exc)
             return None
         return value.decode() if value is not None else None
 
     async def set(self, key: str, value: str) -> None:
         try:
-            async with asyncio.timeout(self.timeout_seconds):
-                await self._client().set(f"{self.prefix}{key}", value.encode())
-        except Exception as exc:
-            log.warning("slack state unreachable (%s)", type(exc).__name__)
+            async with self.client.bounded("slack_set"):
+                await self.client.execute([("SET", f"{self.prefix}{key}", value.encode())])
+        except BackendUnavailableError as exc:
+            self._warn("slack state unreachable (%s)", exc)
 
     async def close(self) -> None:
-        redis, self._redis = self._redis, None
-        if redis is not None:
-            await redis.aclose()
+        await self.client.close()
+
+    def _warn(self, message: str, exc: BaseException) -> None:
+        """Log at most once per `warn_every_seconds`, saying how many were not logged."""
+        now = time.monotonic()
+        if now - self._warned_at < self.warn_every_seconds:
+            self._unwarned += 1
+            return
+        suffix = f" ({self._unwarned} more since the last warning)" if self._unwarned else ""
+        log.warning(message + suffix, type(exc).__name__)
+        self._warned_at, self._unwarned = now, 0
 
 
 def build_state(
@@ -125,18 +147,11 @@ def build_state(
     redis = backends.get("redis")
     if mode == "redis" or (mode == "auto" and redis is not None):
         if redis is None:
-            from ifriend.errors import ConfigError
-
             raise ConfigError(
                 "the Slack dedupe store needs Redis",
                 key="channels.slack.dedupe",
                 value="redis",
                 expected='a [backends.redis] table with url, or dedupe = "memory"',
             )
-        return RedisState(
-            url=str(redis.get("url", "redis://127.0.0.1:6379/0")),
-            key_prefix=str(redis.get("key_prefix", "ifriend")),
-            ttl_seconds=ttl_seconds,
-            timeout_seconds=float(redis.get("timeout_seconds", 2.0)),
-        )
+        return RedisState(ttl_seconds=ttl_seconds, **redis)
     return MemoryState(ttl_seconds=ttl_seconds)
