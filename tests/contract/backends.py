@@ -47,8 +47,13 @@ def _redis() -> dict[str, Any]:
     return {"url": os.environ["IFRIEND_TEST_REDIS_URL"], "key_prefix": REDIS_PREFIX}
 
 
-def _mysql() -> dict[str, Any]:
-    return {"url": os.environ["IFRIEND_TEST_MYSQL_URL"], "table_prefix": TABLE_PREFIX}
+def _redis_cluster() -> dict[str, Any]:
+    url = os.environ["IFRIEND_TEST_REDIS_CLUSTER_URL"]
+    return {"url": url, "cluster": True, "key_prefix": REDIS_PREFIX}
+
+
+def _mysql(table_prefix: str = TABLE_PREFIX) -> dict[str, Any]:
+    return {"url": os.environ["IFRIEND_TEST_MYSQL_URL"], "table_prefix": table_prefix}
 
 
 BACKENDS: dict[str, BackendSpec] = {
@@ -68,6 +73,18 @@ BACKENDS: dict[str, BackendSpec] = {
         },
         needs=("IFRIEND_TEST_REDIS_URL", "IFRIEND_TEST_MYSQL_URL"),
     ),
+    "redis-cluster": BackendSpec(
+        settings=lambda: {"session": {"backend": "redis"}, "backends": {"redis": _redis_cluster()}},
+        needs=("IFRIEND_TEST_REDIS_CLUSTER_URL",),
+    ),
+    "tiered-cluster": BackendSpec(
+        settings=lambda: {
+            "session": {"backend": "tiered"},
+            # tables of their own: the repairs one tiered store records are not the other's
+            "backends": {"redis": _redis_cluster(), "mysql": _mysql(f"{TABLE_PREFIX}c_")},
+        },
+        needs=("IFRIEND_TEST_REDIS_CLUSTER_URL", "IFRIEND_TEST_MYSQL_URL"),
+    ),
 }
 
 
@@ -78,6 +95,8 @@ async def drop_server_data(env: Mapping[str, str] | None = None) -> None:
     env = os.environ if env is None else env
     if env.get("IFRIEND_TEST_REDIS_URL"):
         await delete_redis_keys(env["IFRIEND_TEST_REDIS_URL"], REDIS_PREFIX)
+    if env.get("IFRIEND_TEST_REDIS_CLUSTER_URL"):
+        await delete_redis_keys(env["IFRIEND_TEST_REDIS_CLUSTER_URL"], REDIS_PREFIX, cluster=True)
     if env.get("IFRIEND_TEST_MYSQL_URL"):
         await drop_tables(env["IFRIEND_TEST_MYSQL_URL"], TABLE_PREFIX)
 

@@ -37,6 +37,11 @@ def redis_options() -> dict[str, Any]:
     return {"url": os.environ["IFRIEND_TEST_REDIS_URL"], "key_prefix": REDIS_PREFIX}
 
 
+def redis_cluster_options() -> dict[str, Any]:
+    url = os.environ["IFRIEND_TEST_REDIS_CLUSTER_URL"]
+    return {"url": url, "cluster": True, "key_prefix": REDIS_PREFIX}
+
+
 def mysql_options() -> dict[str, Any]:
     return {"url": os.environ["IFRIEND_TEST_MYSQL_URL"], "table_prefix": TABLE_PREFIX}
 
@@ -51,6 +56,13 @@ BACKENDS: dict[str, MemoryBackendSpec] = {
         settings=lambda: {"memory": {"backend": "mysql"}, "backends": {"mysql": mysql_options()}},
         needs=("IFRIEND_TEST_MYSQL_URL",),
     ),
+    "redis-cluster": MemoryBackendSpec(
+        settings=lambda: {
+            "memory": {"backend": "redis"},
+            "backends": {"redis": redis_cluster_options()},
+        },
+        needs=("IFRIEND_TEST_REDIS_CLUSTER_URL",),
+    ),
 }
 
 
@@ -61,6 +73,8 @@ async def drop_server_data(env: Mapping[str, str] | None = None) -> None:
     env = os.environ if env is None else env
     if env.get("IFRIEND_TEST_REDIS_URL"):
         await delete_redis_keys(env["IFRIEND_TEST_REDIS_URL"], REDIS_PREFIX)
+    if env.get("IFRIEND_TEST_REDIS_CLUSTER_URL"):
+        await delete_redis_keys(env["IFRIEND_TEST_REDIS_CLUSTER_URL"], REDIS_PREFIX, cluster=True)
     if env.get("IFRIEND_TEST_MYSQL_URL"):
         await drop_tables(env["IFRIEND_TEST_MYSQL_URL"], TABLE_PREFIX)
 
