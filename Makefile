@@ -1,7 +1,7 @@
 # ifriend: everyday commands. `make test` is what .ci/run runs.
 #   make venv           .venv with the package and all extras (re-installs when pyproject.toml changes)
 #   make run            the bot, from ./ifriend.toml
-#   make servers        local Redis + MariaDB on 127.0.0.1 (scripts/servers.sh)
+#   make servers        local Redis, a Redis Cluster (3+3) and MariaDB on 127.0.0.1 (scripts/servers.sh)
 #   make test           pytest against those servers; extra args: make test PYTEST_ARGS='-k redis -x'
 #   make browser        Debian's chromium (headless), which checks the `ifriend traces --html` page
 #   make bench          the benchmarks under perf/; extra args: BENCH_ARGS=...

@@ -198,16 +198,23 @@ def create_cli() -> click.Group:
                   help="Redis to use [env IFRIEND_TEST_REDIS_URL].")
     @click.option("--mysql-url", envvar="IFRIEND_TEST_MYSQL_URL", required=True,
                   help="MariaDB/MySQL to use [env IFRIEND_TEST_MYSQL_URL].")
+    @click.option("--redis-cluster-url", envvar="IFRIEND_TEST_REDIS_CLUSTER_URL", default=None,
+                  help="A Redis Cluster node: adds redis-cluster and tiered-cluster "
+                  "[env IFRIEND_TEST_REDIS_CLUSTER_URL].")
     @click.option("--quick", is_flag=True, help="A tiny run that exercises every figure.")
     @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
                   help="Where to write the JSON report (default perf/results/sessions-TIME.json).")
-    def bench_sessions_command(redis_url: str, mysql_url: str, quick: bool, json_path: str | None) -> None:
+    def bench_sessions_command(
+        redis_url: str, mysql_url: str, redis_cluster_url: str | None, quick: bool, json_path: str | None
+    ) -> None:
         """Session backends vs ADK's DatabaseSessionService and InMemorySessionService."""
         from pathlib import Path
 
         from .bench import sessions
 
-        config = (sessions.BenchConfig.quick if quick else sessions.BenchConfig)(redis_url, mysql_url)
+        config = (sessions.BenchConfig.quick if quick else sessions.BenchConfig)(
+            redis_url, mysql_url, redis_cluster_url
+        )
         report = asyncio.run(
             sessions.run(config, progress=lambda step: click.echo(f"measuring {step}...", err=True))
         )

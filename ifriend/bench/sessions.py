@@ -45,6 +45,7 @@ WORDS = "the quick brown fox jumps over a lazy dog while ifriend keeps every wor
 class BenchConfig:
     redis_url: str
     mysql_url: str
+    redis_cluster_url: str | None = None  # adds redis-cluster and tiered-cluster targets
     lengths: tuple[int, ...] = (10, 100, 1000, 10000)
     get_lengths: tuple[int, ...] = (10, 100, 1000)
     recent_length: int = 10000
@@ -59,11 +60,12 @@ class BenchConfig:
     replica_appends: int = 20
 
     @classmethod
-    def quick(cls, redis_url: str, mysql_url: str) -> BenchConfig:
+    def quick(cls, redis_url: str, mysql_url: str, redis_cluster_url: str | None = None) -> BenchConfig:
         """A small run that exercises every figure (for tests, not for figures)."""
         return cls(
             redis_url,
             mysql_url,
+            redis_cluster_url,
             lengths=(10, 100),
             get_lengths=(10, 100),
             recent_length=100,
@@ -184,6 +186,17 @@ async def open_targets(config: BenchConfig, stack: AsyncExitStack, run_id: str) 
         store = getattr(app.session_service, "store", None)
         targets.append(Target(name, app.session_service, store=store if name == "tiered" else None))
     stack.push_async_callback(delete_redis_keys, config.redis_url, redis["key_prefix"])
+    if config.redis_cluster_url:
+        on_cluster = {"url": config.redis_cluster_url, "cluster": True, "key_prefix": redis["key_prefix"]}
+        for name, backend in (("redis-cluster", "redis"), ("tiered-cluster", "tiered")):
+            settings = Settings.model_validate(
+                {"session": {"backend": backend}, "backends": {"redis": on_cluster, "mysql": mysql}}
+            )
+            app = await stack.enter_async_context(App(settings))
+            targets.append(Target(name, app.session_service))
+        stack.push_async_callback(
+            delete_redis_keys, config.redis_cluster_url, redis["key_prefix"], cluster=True
+        )
     stack.push_async_callback(drop_tables, config.mysql_url, mysql["table_prefix"])
     targets.append(Target("adk-db", await _adk_database(config, stack, run_id), config.adk_db_max_length))
     targets.append(Target("adk-memory", InMemorySessionService()))
