@@ -26,8 +26,10 @@ async def test_a_burst_of_posts_delivered_three_times_each_is_answered_once(
 ) -> None:
     url = server_url("IFRIEND_TEST_REDIS_URL" if server == "redis" else "IFRIEND_TEST_REDIS_CLUSTER_URL")
     prefix = f"ifriend-test-{uuid.uuid4().hex[:10]}"
-    # one pool of 4 connections (per node) for the sessions and the dedupe of this process
-    redis = {"url": url, "key_prefix": prefix, "max_connections": 4, "cluster": server != "redis"}
+    # one pool of 4 connections (per node) for the sessions and the dedupe of this process;
+    # 360 deliveries queue for them, so the deadline is generous (a busy CI host)
+    redis = {"url": url, "key_prefix": prefix, "max_connections": 4, "cluster": server != "redis",
+             "timeout_seconds": 15}
     try:
         bot = await make_bot(settings={"session": {"backend": "redis"}, "backends": {"redis": redis}})
         assert bot.channel.state.kind == "redis"
