@@ -177,27 +177,32 @@ def backends(config: BenchConfig, run_id: str) -> dict[str, dict[str, Any]]:
 
 async def open_targets(config: BenchConfig, stack: AsyncExitStack, run_id: str) -> list[Target]:
     redis, mysql = backends(config, run_id).values()
+    # Cleanups first: they run after every App below has closed (the stack unwinds LIFO).
+    stack.push_async_callback(drop_tables, config.mysql_url, mysql["table_prefix"])
+    stack.push_async_callback(delete_redis_keys, config.redis_url, redis["key_prefix"])
+    on_cluster = None
+    if config.redis_cluster_url:
+        on_cluster = {"url": config.redis_cluster_url, "cluster": True, "key_prefix": redis["key_prefix"]}
+        stack.push_async_callback(
+            delete_redis_keys, config.redis_cluster_url, redis["key_prefix"], cluster=True
+        )
     targets = []
-    for name in ("memory", "redis", "mysql", "tiered"):
+    for name, backend, redis_table in (
+        ("memory", "memory", redis),
+        ("redis", "redis", redis),
+        ("mysql", "mysql", redis),
+        ("tiered", "tiered", redis),
+        ("redis-cluster", "redis", on_cluster),
+        ("tiered-cluster", "tiered", on_cluster),
+    ):
+        if redis_table is None:
+            continue
         settings = Settings.model_validate(
-            {"session": {"backend": name}, "backends": {"redis": redis, "mysql": mysql}}
+            {"session": {"backend": backend}, "backends": {"redis": redis_table, "mysql": mysql}}
         )
         app = await stack.enter_async_context(App(settings))
         store = getattr(app.session_service, "store", None)
         targets.append(Target(name, app.session_service, store=store if name == "tiered" else None))
-    stack.push_async_callback(delete_redis_keys, config.redis_url, redis["key_prefix"])
-    if config.redis_cluster_url:
-        on_cluster = {"url": config.redis_cluster_url, "cluster": True, "key_prefix": redis["key_prefix"]}
-        for name, backend in (("redis-cluster", "redis"), ("tiered-cluster", "tiered")):
-            settings = Settings.model_validate(
-                {"session": {"backend": backend}, "backends": {"redis": on_cluster, "mysql": mysql}}
-            )
-            app = await stack.enter_async_context(App(settings))
-            targets.append(Target(name, app.session_service))
-        stack.push_async_callback(
-            delete_redis_keys, config.redis_cluster_url, redis["key_prefix"], cluster=True
-        )
-    stack.push_async_callback(drop_tables, config.mysql_url, mysql["table_prefix"])
     targets.append(Target("adk-db", await _adk_database(config, stack, run_id), config.adk_db_max_length))
     targets.append(Target("adk-memory", InMemorySessionService()))
     return targets
