@@ -86,6 +86,7 @@ class SlackChannel:
         """Connect (Socket Mode) or listen (HTTP); return once events can arrive."""
         if self._started:
             return
+        await self.state.connect()
         self._started = True
         from .app import bolt_logger, prepare_oauth, web_client
         from .server import HttpServer, SocketModeConnection, backend_probes

@@ -34,6 +34,9 @@ log = logging.getLogger("ifriend_slack")
 class SlackState(Protocol):
     """Claims of posts, and small values (a DM's current session) shared by replicas."""
 
+    async def connect(self) -> None:
+        """Check the store at start: a wrong setting raises, an outage only warns."""
+
     async def claim(self, key: str) -> bool:
         """True the first time `key` is claimed within the TTL, False afterwards."""
 
@@ -52,6 +55,9 @@ class MemoryState:
     def __init__(self, *, ttl_seconds: float, max_entries: int = 100_000) -> None:
         self._claims: TTLCache[str, bool] = TTLCache(maxsize=max_entries, ttl=ttl_seconds)
         self._values: TTLCache[str, str] = TTLCache(maxsize=max_entries, ttl=30 * 86400)
+
+    async def connect(self) -> None:
+        pass
 
     async def claim(self, key: str) -> bool:
         if key in self._claims:
@@ -97,6 +103,14 @@ class RedisState:
         self.ttl_seconds = ttl_seconds
         self._warned_at = float("-inf")
         self._unwarned = 0
+
+    async def connect(self) -> None:
+        """A wrong topology (`cluster`) is a `TopologyError` now, not at the first post."""
+        try:
+            async with self.client.bounded("slack_connect"):
+                await self.client.connect()
+        except BackendUnavailableError as exc:
+            self._warn("dedupe store unreachable (%s); handling events anyway", exc)
 
     async def claim(self, key: str) -> bool:
         try:

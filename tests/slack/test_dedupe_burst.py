@@ -76,3 +76,15 @@ async def test_an_unreachable_redis_lets_posts_through_counted_and_logged_once(
     warnings = [r.getMessage() for r in caplog.records if "unreachable" in r.getMessage()]
     assert len(warnings) == 1, warnings
     assert "dedupe store unreachable (BackendUnavailableError); handling events anyway" in warnings[0]
+
+
+@pytest.mark.parametrize("cluster", [True, False])
+async def test_a_wrong_cluster_setting_of_the_dedupe_fails_the_start(
+    cluster: bool, make_bot: MakeBot
+) -> None:
+    from ifriend.errors import TopologyError
+
+    url = server_url("IFRIEND_TEST_REDIS_URL" if cluster else "IFRIEND_TEST_REDIS_CLUSTER_URL")
+    # sessions in memory: only the Slack dedupe talks to Redis
+    with pytest.raises(TopologyError, match="backends.redis.cluster"):
+        await make_bot(settings={"backends": {"redis": {"url": url, "cluster": cluster}}})
