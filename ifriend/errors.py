@@ -72,15 +72,22 @@ class InvalidIdError(InvalidInputError):
 
 
 class InvalidEventError(InvalidInputError):
-    """An event cannot be stored: it does not serialize, or it is too large."""
+    """An event cannot be stored: it does not serialize, its timestamp is not a finite
+    number, or it is too large."""
 
 
 class EventTooLargeError(InvalidEventError):
     """An event's serialized size exceeds the configured limit."""
 
 
+class InvalidQueryError(InvalidInputError):
+    """A read's options are unusable: `num_recent_events` not a whole number >= 0, or
+    `after_timestamp` not a finite number."""
+
+
 class InvalidStateError(InvalidInputError):
-    """A state key or value is not plain JSON (NaN and Infinity included)."""
+    """A state key or value is not plain JSON (NaN and Infinity included), or nests
+    deeper than the limit."""
 
 
 class StateTooLargeError(InvalidInputError):

@@ -20,7 +20,7 @@ from google.adk.sessions.session import Session
 from google.adk.sessions.state import State
 from pydantic_core import PydanticSerializationError
 
-from ..errors import InvalidEventError
+from ..errors import InvalidEventError, InvalidStateError
 from ..locks import KeyedLocks
 from .. import telemetry
 from ..telemetry import operation
@@ -33,7 +33,14 @@ from .store import (
     SessionStore,
     StoredSession,
 )
-from .validation import SessionLimits, validate_event_size, validate_id, validate_state
+from .validation import (
+    SessionLimits,
+    validate_event_size,
+    validate_id,
+    validate_read,
+    validate_state,
+    validate_timestamp,
+)
 
 
 class SessionService(BaseSessionService):
@@ -85,10 +92,13 @@ class SessionService(BaseSessionService):
         state: dict[str, Any] | None = None,
         session_id: str | None = None,
     ) -> Session:
-        session_id = (session_id.strip() if session_id else None) or uuid.uuid4().hex
+        if session_id is None or session_id == "":
+            session_id = uuid.uuid4().hex
         key = self._key(app_name, user_id, session_id)
         with operation("ifriend.session.create_session", backend=self.backend):
-            state = dict(state or {})
+            state = {} if state is None else state
+            if not isinstance(state, dict):
+                raise InvalidStateError(f"state must be a dict, got {type(state).__name__}")
             validate_state(_persisted(state), self.limits)
             deltas = _session_util.extract_state_delta(state)
             stored = await self.store.create(
@@ -109,12 +119,13 @@ class SessionService(BaseSessionService):
         session_id: str,
         config: GetSessionConfig | None = None,
     ) -> Session | None:
-        key = self._key(app_name, user_id, session_id.strip() if session_id else session_id)
+        key = self._key(app_name, user_id, session_id)
+        num_recent_events, after_timestamp = validate_read(
+            config.num_recent_events if config else None, config.after_timestamp if config else None
+        )
         with operation("ifriend.session.get_session", backend=self.backend) as op:
             stored = await self.store.load(
-                key,
-                num_recent_events=config.num_recent_events if config else None,
-                after_timestamp=config.after_timestamp if config else None,
+                key, num_recent_events=num_recent_events, after_timestamp=after_timestamp
             )
             if stored is None:
                 op.set_attributes({"ifriend.found": False, "ifriend.outcome": "not_found"})
@@ -148,7 +159,7 @@ class SessionService(BaseSessionService):
             return ListSessionsResponse(sessions=sessions)
 
     async def delete_session(self, *, app_name: str, user_id: str, session_id: str) -> None:
-        key = self._key(app_name, user_id, session_id.strip() if session_id else session_id)
+        key = self._key(app_name, user_id, session_id)
         with operation("ifriend.session.delete_session", backend=self.backend):
             await self.store.delete(key)
 
@@ -164,6 +175,7 @@ class SessionService(BaseSessionService):
         key = self._key(session.app_name, session.user_id, session.id)
         with operation("ifriend.session.append_event", backend=self.backend) as op:
             validate_id("event id", event.id, self.limits)
+            validate_timestamp(event.id, event.timestamp)
             delta = event.actions.state_delta if event.actions else {}
             stored_delta = _persisted(delta)
             validate_state(stored_delta, self.limits)

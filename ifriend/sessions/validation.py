@@ -8,9 +8,22 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import EventTooLargeError, InvalidIdError, InvalidStateError, StateTooLargeError
+from ..errors import (
+    EventTooLargeError,
+    InvalidEventError,
+    InvalidIdError,
+    InvalidQueryError,
+    InvalidStateError,
+    StateTooLargeError,
+)
 
 _FORBIDDEN_ID_CHARS = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+
+# Lists and objects nested in one state value. MariaDB refuses JSON documents deeper than
+# 32 levels, and a state value sits one level down in its column: 20 leaves room.
+MAX_STATE_DEPTH = 20
+# `num_recent_events` above this reads every event (no session holds that many).
+MAX_RECENT_EVENTS = 2**31 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,11 +70,30 @@ def _reject_non_finite(value: Any, path: str) -> None:
             _reject_non_finite(v, f"{path}[{i}]")
 
 
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    """Whether lists and dicts nest more than `limit` deep in `value` (a cycle does)."""
+    level: list[Any] = [value]
+    for _ in range(limit + 1):
+        containers = [node for node in level if isinstance(node, dict | list | tuple)]
+        if not containers:
+            return False
+        level = [
+            child
+            for node in containers
+            for child in (node.values() if isinstance(node, dict) else node)
+        ]
+    return True
+
+
 def validate_state(state: dict[str, Any], limits: SessionLimits) -> None:
-    """Every key a string, every value plain JSON within the size limit."""
+    """Every key a string, every value plain JSON within the size and depth limits."""
     for key, value in state.items():
         if not isinstance(key, str) or not key:
             raise InvalidStateError(f"state keys must be non-empty strings, got {key!r}")
+        if _depth_exceeds(value, MAX_STATE_DEPTH):
+            raise InvalidStateError(
+                f"state key {key!r} nests lists and objects deeper than {MAX_STATE_DEPTH} levels"
+            )
         try:
             encoded = json.dumps(value, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
             key.encode()
@@ -88,6 +120,44 @@ def validate_state(state: dict[str, Any], limits: SessionLimits) -> None:
                 f"state key {key!r} is {size} bytes as JSON; "
                 f"the limit is {limits.max_state_value_bytes}"
             )
+
+
+def validate_timestamp(event_id: str, timestamp: object) -> None:
+    """An event's timestamp must be a finite number (seconds since the epoch)."""
+    if not _is_finite_number(timestamp):
+        raise InvalidEventError(
+            f"event {event_id} has timestamp {timestamp!r}; expected a finite number of seconds"
+        )
+
+
+def validate_read(
+    num_recent_events: object, after_timestamp: object
+) -> tuple[int | None, float | None]:
+    """`GetSessionConfig`'s options checked; a `num_recent_events` above
+    `MAX_RECENT_EVENTS` reads every event (None)."""
+    if num_recent_events is not None:
+        if not isinstance(num_recent_events, int) or isinstance(num_recent_events, bool):
+            raise InvalidQueryError(
+                f"num_recent_events must be a whole number, got {type(num_recent_events).__name__}"
+            )
+        if num_recent_events < 0:
+            raise InvalidQueryError(f"num_recent_events must be >= 0, got {num_recent_events}")
+        if num_recent_events > MAX_RECENT_EVENTS:
+            num_recent_events = None
+    if after_timestamp is not None and not _is_finite_number(after_timestamp):
+        raise InvalidQueryError(
+            f"after_timestamp must be a finite number of seconds, got {after_timestamp!r}"
+        )
+    return num_recent_events, after_timestamp  # type: ignore[return-value]
+
+
+def _is_finite_number(value: object) -> bool:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:  # an int beyond a double's range
+        return False
 
 
 def validate_event_size(payload: bytes, limits: SessionLimits) -> None:

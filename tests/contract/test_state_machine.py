@@ -39,8 +39,11 @@ Key = tuple[str, str]  # (user_id, session_id)
 
 USERS = ["u", "a", "a:b", "b:c", "é", "🙂"]
 users = st.sampled_from(USERS)
-# Spaces are stripped from session ids by create/get/delete, as ADK does.
-session_ids = st.sampled_from(["a", "b:a", "a:b", "é", " 🙂 "]) | st.text(alphabet="ab:é🙂 ", max_size=4)
+# Spaces inside session ids; ids with surrounding whitespace, which ADK strips, are refused
+# (tests/contract/test_sessions.py).
+session_ids = st.sampled_from(["a", "b:a", "a:b", "é", "🙂 a"]) | st.text(
+    alphabet="ab:é🙂 ", max_size=4
+).filter(lambda sid: sid == sid.strip())
 state_keys = st.sampled_from(
     ["k", "n", "x:y", "app:k", "app:n", "user:k", "user:n", "temp:k", "temp:n"]
 )
@@ -177,7 +180,7 @@ def machine_for(name: str, spec: BackendSpec) -> type[RuleBasedStateMachine]:
                 )
             except AlreadyExistsError:
                 pass
-            given = sid.strip() if sid else ""
+            given = sid or ""
             try:
                 # A generated id differs per service: give the model the one ours chose.
                 model = self.run(
@@ -319,7 +322,7 @@ def machine_for(name: str, spec: BackendSpec) -> type[RuleBasedStateMachine]:
                 self.run(
                     service.delete_session(app_name=self.app_name, user_id=user, session_id=sid)
                 )
-            self.created_at.pop((user, sid.strip()), None)
+            self.created_at.pop((user, sid), None)
 
         @rule(user=users)
         def get_user_state(self, user: str) -> None:
