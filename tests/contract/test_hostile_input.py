@@ -163,3 +163,30 @@ async def test_a_state_that_is_not_a_dict_is_refused(session_service, app_name, 
     with pytest.raises(InvalidStateError, match="must be a dict"):
         await session_service.create_session(app_name=app_name, user_id=USER, session_id="s", state=bad)
     assert await get(session_service, app_name, "s") is None
+
+
+# --- values at the edges of JSON ---------------------------------------------------------------
+
+EDGE_VALUES = [
+    pytest.param(2**70, id="int-beyond-64-bits"),
+    pytest.param(-(2**63) - 1, id="int-below-int64"),
+    pytest.param(2**53 + 1, id="int-beyond-double"),
+    pytest.param(1e308, id="huge-float"),
+    pytest.param(5e-324, id="subnormal"),
+    pytest.param(0.1, id="inexact-float"),
+    pytest.param("\u0000\\\"\u2028", id="nul-backslash-quote-separator"),
+    pytest.param({"": 1, "a.b": {"$x": [None]}, "é": "🙂"}, id="awkward-keys"),
+]
+
+
+@pytest.mark.parametrize("value", EDGE_VALUES)
+@pytest.mark.parametrize("key", ["k", "app:k", "user:k"])
+async def test_json_values_at_the_edges_round_trip_exactly(session_service, app_name, key, value):
+    s = await session_service.create_session(
+        app_name=app_name, user_id=USER, session_id="s", state={key: value}
+    )
+    await session_service.append_event(s, event(state={key + "2": value}))
+
+    stored = (await get(session_service, app_name, "s")).state
+    assert stored == {key: value, key + "2": value}
+    assert all(type(v) is type(value) for v in stored.values())
