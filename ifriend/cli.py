@@ -30,14 +30,13 @@ from contextlib import asynccontextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from importlib.metadata import entry_points
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import click
 import pluggy
 
 from .agent import describe_agent
 from .app import App
-from .config import Settings, load_settings, mask_value
+from .config import Settings, load_settings, redact, secret_values
 from .errors import ConfigError, IfriendError, PluginError
 from .plugins import ENTRY_POINT_GROUP, build_plugin_manager, collect, plugin_origin
 from .telemetry.command import traces_command
@@ -108,11 +107,34 @@ class IfriendGroup(click.Group):
         except IfriendError as exc:
             raise CommandFailed(_redact_for(ctx, str(exc)), 1) from None
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, config_option_first(args))
+
     def add_command(self, cmd: click.Command, name: str | None = None) -> None:
         name = name or cmd.name
         if name in self.commands:
             raise PluginError(f"a command named {name!r} already exists")
         super().add_command(cmd, name)
+
+
+def config_option_first(args: Sequence[str]) -> list[str]:
+    """`args` with `--config PATH` moved to the front, so that it may follow a subcommand
+    (`ifriend doctor --config X`) as well as precede it."""
+    moved: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            rest += args[i:]
+            break
+        if arg == "--config" and i + 1 < len(args):
+            moved += args[i : i + 2]
+            i += 2
+            continue
+        (moved if arg.startswith("--config=") else rest).append(arg)
+        i += 1
+    return moved + rest
 
 
 def _redact_for(ctx: click.Context, text: str) -> str:
@@ -132,7 +154,8 @@ def create_cli() -> click.Group:
         "config_path",
         type=click.Path(dir_okay=False),
         default=None,
-        help="Settings file (default: $IFRIEND_CONFIG, else ./ifriend.toml if present).",
+        help="Settings file (default: $IFRIEND_CONFIG, else ./ifriend.toml if present); "
+        "may also follow the subcommand.",
     )
     @click.version_option(package_name=BUILTIN_DISTRIBUTION, prog_name="ifriend")
     @click.pass_context
@@ -533,41 +556,6 @@ def _toml_value(value: Any) -> str:
     if value is None:
         return '""'
     return json.dumps(str(value), ensure_ascii=False)
-
-
-# --- secrets -------------------------------------------------------------------------------------
-
-
-def secret_values(settings: Settings) -> dict[str, str]:
-    """Every secret in the settings (passwords, tokens, URL credentials) -> its masked form."""
-    found: dict[str, str] = {}
-
-    def visit(key: str, value: Any) -> None:
-        if isinstance(value, Mapping):
-            for k, v in value.items():
-                visit(str(k), v)
-        elif isinstance(value, list):
-            for v in value:
-                visit(key, v)
-        elif isinstance(value, str) and value:
-            masked = mask_value(key, value)
-            if masked == value:
-                return
-            found[value] = str(masked)
-            password = urlsplit(value).password if "://" in value else None
-            if password:
-                found[password] = "***"
-                found[unquote(password)] = "***"
-
-    visit("", settings.model_dump(mode="json"))
-    return found
-
-
-def redact(text: str, secrets: Mapping[str, str]) -> str:
-    """`text` with each secret replaced by its masked form, longest first."""
-    for secret in sorted(secrets, key=len, reverse=True):
-        text = text.replace(secret, secrets[secret])
-    return text
 
 
 # --- ifriend doctor / run -------------------------------------------------------------------------

@@ -13,8 +13,9 @@ import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from types import UnionType
+from typing import Any, Literal, TypeVar, Union, get_args, get_origin
+from urllib.parse import unquote
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
@@ -42,7 +43,12 @@ ENV_OVERRIDES: dict[str, tuple[str, ...]] = {
 # Any key can also be set as IFRIEND__SECTION__KEY (e.g. IFRIEND__SESSION__BACKEND).
 GENERIC_PREFIX = "IFRIEND__"
 
-_SECRET_KEY = re.compile(r"(password|passwd|secret|token|api_?key|credential)", re.I)
+# Keys that name a secret, misspelt ones included (`pasword`): masked wherever printed.
+_SECRET_KEY = re.compile(r"pass|pa?s+w|pwd|secret|token|credential|(^|_)(api_?|private_?)?keys?$|apikey", re.I)
+_SECRET_VALUE_PREFIXES = ("xox", "xapp-")  # Slack tokens, whatever their key
+_URL_WORD = re.compile(r"[^\s'\"]+@[^\s'\"]*")
+# Secrets shorter than this are masked only as whole words in free text.
+MIN_SECRET_SUBSTRING = 8
 _REFERENCE = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -133,19 +139,35 @@ class Settings(_Section):
         return mask_secrets(self.model_dump(mode="json"))
 
 
+def looks_secret(key: str, value: Any) -> bool:
+    """Whether a setting holds a secret: its key names one (misspelt too), or its value is
+    a Slack token."""
+    return bool(_SECRET_KEY.search(key)) or (
+        isinstance(value, str) and value.startswith(_SECRET_VALUE_PREFIXES)
+    )
+
+
+def mask_url(value: str) -> str:
+    """`value` with the password of a URL-shaped string masked (`scheme://user:***@host`),
+    a misspelt scheme (`rediss//:pw@host`, `redis:/:pw@host`) or none at all included."""
+    head, at, host = value.rpartition("@")
+    if not at or any(c.isspace() for c in head):
+        return value
+    userinfo = head.rpartition("//" if "//" in head else "/")[2]
+    user, colon, password = userinfo.partition(":")
+    if not colon or not password:
+        return value
+    return f"{head[: len(head) - len(userinfo)]}{user}:***@{host}"
+
+
 def mask_value(key: str, value: Any) -> Any:
     """`value` with any secret it carries replaced by `***`."""
     if value is None or value == "":
         return value
-    if _SECRET_KEY.search(key):
+    if looks_secret(key, value):
         return "***"
-    if isinstance(value, str) and "://" in value:
-        parts = urlsplit(value)
-        if parts.password:
-            netloc = f"{parts.username or ''}:***@{parts.hostname or ''}"
-            if parts.port:
-                netloc += f":{parts.port}"
-            return urlunsplit(parts._replace(netloc=netloc))
+    if isinstance(value, str):
+        return mask_url(value)
     return value
 
 
@@ -155,6 +177,46 @@ def mask_secrets(data: Any, key: str = "") -> Any:
     if isinstance(data, list):
         return [mask_secrets(v, key) for v in data]
     return mask_value(key, data)
+
+
+def secret_values(settings: Settings) -> dict[str, str]:
+    """Every secret in the settings (passwords, tokens, URL credentials) -> its masked form."""
+    found: dict[str, str] = {}
+
+    def visit(key: str, value: Any) -> None:
+        if isinstance(value, Mapping):
+            for k, v in value.items():
+                visit(str(k), v)
+        elif isinstance(value, list):
+            for v in value:
+                visit(key, v)
+        elif isinstance(value, str) and value:
+            masked = mask_value(key, value)
+            if masked == value:
+                return
+            found[value] = str(masked)
+            if masked != "***":  # a URL: its password alone may be quoted too
+                head = value.rpartition("@")[0]
+                password = head.rpartition("//" if "//" in head else "/")[2].partition(":")[2]
+                if password:
+                    found[password] = "***"
+                    found[unquote(password)] = "***"
+
+    visit("", settings.model_dump(mode="json"))
+    return found
+
+
+def redact(text: str, secrets: Mapping[str, str]) -> str:
+    """`text` with each secret replaced by its masked form, longest first. A secret shorter
+    than `MIN_SECRET_SUBSTRING` characters is replaced only where it stands alone (not
+    inside a word), so that a one-letter secret does not mangle every message."""
+    for secret in sorted(secrets, key=len, reverse=True):
+        if len(secret) >= MIN_SECRET_SUBSTRING:
+            text = text.replace(secret, secrets[secret])
+        else:
+            alone = rf"(?<![\w.-]){re.escape(secret)}(?![\w.-])"
+            text = re.sub(alone, lambda _, masked=secrets[secret]: masked, text)
+    return text
 
 
 def find_config_file(path: str | os.PathLike[str] | None, env: Mapping[str, str]) -> Path | None:
@@ -245,11 +307,87 @@ def _apply_environment(raw: dict[str, Any], origins: dict[str, str], env: Mappin
     for name, value in env.items():
         if name.startswith(GENERIC_PREFIX) and len(name) > len(GENERIC_PREFIX):
             path = tuple(part.lower() for part in name[len(GENERIC_PREFIX) :].split("__"))
+            if not all(path):
+                raise ConfigError(
+                    "malformed variable name",
+                    source=f"env:{name}",
+                    expected="IFRIEND__SECTION__KEY, parts separated by two underscores",
+                )
             _set_path(raw, path, value, f"env:{name}")
             origins[".".join(path)] = f"env:{name}"
 
 
+def _from_environment(origins: Mapping[str, str], dotted: str) -> str | None:
+    """The variable that set the value at `dotted`, if the environment did."""
+    origin = origins.get(dotted, "")
+    return origin[len("env:") :] if origin.startswith("env:") else None
+
+
+def _env_list(text: str, variable: str, dotted: str) -> list[Any]:
+    """A list from the environment: a TOML array (`["a", "b"]`), else comma-separated."""
+    if text.strip().startswith("["):
+        try:
+            return tomllib.loads(f"value = {text}")["value"]
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(
+                f"not a TOML array: {exc}", source=f"env:{variable}", key=dotted,
+                expected='a TOML array such as ["a", "b"], or a comma-separated list',
+            ) from None
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def _env_bool(text: str) -> bool | str:
+    """`true`/`false` (and 1/0, yes/no, on/off) as a bool; anything else unchanged."""
+    lowered = text.strip().lower()
+    if lowered in ("true", "1", "yes", "on"):
+        return True
+    if lowered in ("false", "0", "no", "off"):
+        return False
+    return text
+
+
+def _wants(annotation: Any, kind: type) -> Any:
+    """`annotation` itself, or the member of a union (`X | None`), that is `kind` or a
+    subclass of it (`list[str]` counts as `list`); None if there is none."""
+    members = get_args(annotation) if get_origin(annotation) in (Union, UnionType) else (annotation,)
+    for candidate in members:
+        base = get_origin(candidate) or candidate
+        if isinstance(base, type) and issubclass(base, kind):
+            return candidate
+    return None
+
+
+def coerce_environment(
+    model: type[BaseModel], data: Mapping[str, Any], origins: Mapping[str, str], prefix: str
+) -> dict[str, Any]:
+    """`data` (the table at `prefix`) with each string the environment set turned into the
+    list its field of `model` expects; numbers and booleans are left to pydantic, which
+    reads them from text."""
+    coerced = dict(data)
+    for name, value in data.items():
+        field = model.model_fields.get(name)
+        if field is None:
+            continue
+        dotted = f"{prefix}{name}"
+        variable = _from_environment(origins, dotted)
+        if isinstance(value, str) and variable is not None and _wants(field.annotation, list):
+            coerced[name] = _env_list(value, variable, dotted)
+        elif isinstance(value, dict) and (sub := _wants(field.annotation, BaseModel)) is not None:
+            coerced[name] = coerce_environment(sub, value, origins, dotted + ".")
+    return coerced
+
+
+def _coerce_channel_flags(raw: dict[str, Any], origins: Mapping[str, str]) -> None:
+    """`channels.NAME.enabled` from the environment as a bool (the App reads it as is)."""
+    for name, table in (raw.get("channels") or {}).items():
+        if isinstance(table, dict) and isinstance(table.get("enabled"), str):
+            if _from_environment(origins, f"channels.{name}.enabled") is not None:
+                table["enabled"] = _env_bool(table["enabled"])
+
+
 def _validate(raw: dict[str, Any], source: str, origins: dict[str, str]) -> Settings:
+    _coerce_channel_flags(raw, origins)
+    raw = coerce_environment(Settings, raw, origins, "")
     try:
         return Settings.model_validate({**raw, "source": source, "origins": origins})
     except ValidationError as exc:
@@ -259,47 +397,76 @@ def _validate(raw: dict[str, Any], source: str, origins: dict[str, str]) -> Sett
 def _config_error(exc: ValidationError, source: str, origins: Mapping[str, str]) -> ConfigError:
     first = exc.errors()[0]
     key = ".".join(str(part) for part in first["loc"])
-    where = origins.get(key, source)
-    value = first.get("input") if first["type"] != "missing" else None
+    where = _origin(origins, key, source)
     if first["type"] == "extra_forbidden":
+        parent = _model_at(Settings, first["loc"][:-1])
         return ConfigError(
             "unknown setting",
             source=where,
             key=key,
-            expected=f"one of the documented keys of [{key.rpartition('.')[0] or key}]",
+            expected=f"one of: {', '.join(_keys(parent))}" if parent else "a documented key",
         )
+    return _invalid(first, key, where)
+
+
+def _origin(origins: Mapping[str, str], dotted: str, default: str) -> str:
+    """Where the value at `dotted` (or, for a table, a value inside it) came from."""
+    if dotted in origins:
+        return origins[dotted]
+    inside = sorted(origin for path, origin in origins.items() if path.startswith(dotted + "."))
+    return inside[0] if inside else default
+
+
+def _keys(model: type[BaseModel]) -> list[str]:
+    return [name for name, field in model.model_fields.items() if not field.exclude]
+
+
+def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    for part in loc:
+        field = model.model_fields.get(str(part))
+        sub = _wants(field.annotation, BaseModel) if field is not None else None
+        if sub is None:
+            return None
+        model = sub
+    return model
+
+
+def _invalid(error: Mapping[str, Any], key: str, where: str) -> ConfigError:
+    """A `ConfigError` for one pydantic error, the value and the message masked."""
+    value = error.get("input") if error["type"] != "missing" else None
     return ConfigError(
         "invalid setting",
         source=where,
         key=key,
-        value=mask_value(key, value) if not isinstance(value, dict) else None,
-        expected=first["msg"],
+        value=mask_secrets(value, key.rpartition(".")[2]) if not isinstance(value, dict) else None,
+        expected=mask_text(error["msg"]),
     )
 
 
+def mask_text(text: str) -> str:
+    """Free text with the password of every URL-shaped word in it masked."""
+    return _URL_WORD.sub(lambda match: mask_url(match.group(0)), text)
+
+
 def parse_section(model: type[M], data: Mapping[str, Any], *, key: str, settings: Settings) -> M:
-    """Validate one plugin-owned table (e.g. `[backends.redis]`) against `model`."""
+    """Validate one plugin-owned table (e.g. `[backends.redis]`) against `model`.
+
+    Values the environment set as text become the lists the model expects (numbers and
+    booleans are read from text by pydantic)."""
     try:
-        return model.model_validate(dict(data))
+        return model.model_validate(coerce_environment(model, data, settings.origins, key + "."))
     except ValidationError as exc:
         first = exc.errors()[0]
         sub = ".".join(str(part) for part in first["loc"])
         full = f"{key}.{sub}" if sub else key
         where = settings.origin(*full.split("."))
         if where == "default":
-            where = settings.source
+            where = _origin(settings.origins, full, settings.source)
         if first["type"] == "extra_forbidden":
-            known = ", ".join(sorted(model.model_fields))
+            known = ", ".join(sorted(_keys(model)))
             error = ConfigError(
                 "unknown setting", source=where, key=full, expected=f"one of: {known}"
             )
         else:
-            value = first.get("input") if first["type"] != "missing" else None
-            error = ConfigError(
-                "invalid setting",
-                source=where,
-                key=full,
-                value=mask_value(full, value) if not isinstance(value, dict) else None,
-                expected=first["msg"],
-            )
+            error = _invalid(first, full, where)
         raise error from None
