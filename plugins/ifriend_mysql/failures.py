@@ -8,6 +8,7 @@ so they are never copied: a message names the operation, the server
 from __future__ import annotations
 
 import asyncio
+import ssl
 from typing import Any
 
 from ifriend.errors import BackendTimeoutError, BackendUnavailableError, StorageError
@@ -68,6 +69,9 @@ def translate(exc: BaseException, *, operation: str, server: str, driver: Any) -
         return BackendTimeoutError(f"{where}: no answer within the deadline (timeout_seconds)")
     if isinstance(exc, StorageError):
         return exc
+    tls = _tls_failure(exc)
+    if tls is not None:  # the handshake: what failed (its reason holds no data)
+        return BackendUnavailableError(f"{where} failed: TLS: {tls_reason(tls)}")
     if driver is not None and isinstance(exc, driver.errors.MySQLError):
         code = error_code(exc)
         what = _DESCRIPTIONS.get(code or 0, type(exc).__name__)
@@ -80,3 +84,21 @@ def translate(exc: BaseException, *, operation: str, server: str, driver: Any) -
     if isinstance(exc, OSError | EOFError | asyncio.IncompleteReadError):
         return BackendUnavailableError(f"{where} failed: {type(exc).__name__} (connection)")
     return StorageError(f"{where} failed: {type(exc).__name__}")
+
+
+def _tls_failure(exc: BaseException) -> ssl.SSLError | None:
+    """The TLS error behind `exc` (the driver wraps it in error 2003), if there is one."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError):
+            return seen
+        seen = seen.__cause__
+    return None
+
+
+def tls_reason(exc: ssl.SSLError) -> str:
+    """`certificate verify failed (IP address mismatch ...)`, `wrong version number`..."""
+    verify = getattr(exc, "verify_message", None)
+    if verify:
+        return f"certificate verify failed ({verify})"
+    return (exc.reason or type(exc).__name__).lower().replace("_", " ")

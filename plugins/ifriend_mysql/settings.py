@@ -3,16 +3,20 @@
 A server is named either by `url` or by the discrete fields (which the
 `CLOUDSQL_*` variables set). Both may be given: the fields then fill in what
 the URL leaves out (typically the password), and a field that contradicts
-the URL is an error rather than a silent preference.
+the URL is an error rather than a silent preference. `tls = true` encrypts the
+connection, verifying the server as the `tls_*` options say (`ifriend.tls`).
 """
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from ifriend.tls import TlsOptions
 
 SCHEMES = ("mysql", "mysql+asyncmy", "mariadb", "mariadb+asyncmy")
 DEFAULT_PORT = 3306
@@ -28,6 +32,7 @@ class Target:
     user: str
     password: str = field(default="", repr=False)
     unix_socket: str | None = None
+    ssl: ssl.SSLContext | None = field(default=None, repr=False)
 
     def describe(self) -> str:
         """`user@host:port/database` (or `@unix:/path`), never the password."""
@@ -44,10 +49,12 @@ class Target:
         }
         if self.unix_socket:
             kwargs["unix_socket"] = self.unix_socket
+        if self.ssl is not None:
+            kwargs["ssl"] = self.ssl
         return kwargs
 
 
-class MySQLSettings(BaseModel):
+class MySQLSettings(TlsOptions):
     """Options of the `mysql` session backend."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -64,11 +71,21 @@ class MySQLSettings(BaseModel):
     timeout_seconds: float = Field(5.0, gt=0, le=3600)
     table_prefix: str = Field("ifriend_", pattern=r"^[A-Za-z0-9_]{0,32}$")
     create_schema: bool = True
+    tls: bool = False
+
+    @field_validator("url")
+    @classmethod
+    def _url_parses(cls, url: SecretStr | None) -> SecretStr | None:
+        if url is not None and url.get_secret_value().strip():
+            _parse_url(url.get_secret_value().strip())
+        return url
 
     @model_validator(mode="after")
     def _check(self) -> MySQLSettings:
         if self.pool_min > self.pool_max:
             raise ValueError(f"pool_min ({self.pool_min}) exceeds pool_max ({self.pool_max})")
+        if self.tls_options_given and not self.tls:
+            raise ValueError("tls_ca_file, tls_cert_file, tls_key_file and tls_verify need tls = true")
         self.target()  # raises ValueError naming what is missing or inconsistent
         return self
 
@@ -107,6 +124,7 @@ class MySQLSettings(BaseModel):
             user=merged["user"],
             password=merged["password"] or "",
             unix_socket=merged["unix_socket"],
+            ssl=self.context() if self.tls else None,
         )
 
 
@@ -118,11 +136,14 @@ def _parse_url(url: str) -> dict[str, Any]:
     """The parts a `mysql://user:pw@host:port/db?unix_socket=...` URL names (None if absent)."""
     try:
         parts = urlsplit(url)
+    except ValueError:
+        raise ValueError("url is not a valid URL (expected mysql://USER:PASSWORD@HOST:PORT/DB)") from None
+    try:
         port = parts.port
     except ValueError:
-        raise ValueError(
-            "url is not a valid URL (expected mysql://USER:PASSWORD@HOST:PORT/DB)"
-        ) from None
+        port = 0
+    if port == 0:
+        raise ValueError("url has a port that is not a number from 1 to 65535")
     if parts.scheme.lower() not in SCHEMES:
         raise ValueError(f"url scheme {parts.scheme!r} is not one of {', '.join(SCHEMES)}")
     query = parse_qs(parts.query, keep_blank_values=True)
