@@ -677,6 +677,13 @@ async def doctor(
     async with connected(app, checks, timeout=timeout, redact=redact) as ok:
         if ok:
             checks.extend(await probe(app, timeout=timeout, redact=redact))
+    checks.extend(await channel_checks(app, timeout=timeout, redact=redact))
+    return checks
+
+
+async def channel_checks(app: App, *, timeout: float, redact: Callable[[str], str]) -> list[Check]:
+    """`channel_check` of every enabled channel that has a `ping()`."""
+    checks = []
     for name in app.enabled_channels():
         check = await channel_check(app, name, timeout=timeout, redact=redact)
         if check is not None:
@@ -723,6 +730,7 @@ async def run(
     async with connected(app, checks, timeout=timeout, redact=redact) as ok:
         if ok:
             checks.extend(await probe(app, timeout=timeout, redact=redact))
+            checks.extend(await channel_checks(app, timeout=timeout, redact=redact))
         echo(format_checks(checks))
         if all(c.ok for c in checks):
             await serve_channels(channels, echo=echo)

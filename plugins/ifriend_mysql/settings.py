@@ -32,7 +32,7 @@ class Target:
     user: str
     password: str = field(default="", repr=False)
     unix_socket: str | None = None
-    ssl: ssl.SSLContext | None = field(default=None, repr=False)
+    tls: ssl.SSLContext | None = field(default=None, repr=False)
 
     def describe(self) -> str:
         """`user@host:port/database` (or `@unix:/path`), never the password."""
@@ -49,8 +49,8 @@ class Target:
         }
         if self.unix_socket:
             kwargs["unix_socket"] = self.unix_socket
-        if self.ssl is not None:
-            kwargs["ssl"] = self.ssl
+        if self.tls is not None:
+            kwargs["ssl"] = self.tls
         return kwargs
 
 
@@ -124,7 +124,7 @@ class MySQLSettings(TlsOptions):
             user=merged["user"],
             password=merged["password"] or "",
             unix_socket=merged["unix_socket"],
-            ssl=self.context() if self.tls else None,
+            tls=self.context() if self.tls else None,
         )
 
 

@@ -8,9 +8,11 @@ from __future__ import annotations
 import logging
 import os
 import re
+import traceback
 from typing import Any, Protocol
 
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.response import BoltResponse
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
@@ -19,11 +21,14 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from ifriend.errors import ConfigError
 
+from . import webapi
 from .feedback import ACTION_ID
 from .settings import OAuthSettings, SlackSettings
+from .throttled import ThrottledLog
 
 BOLT_LOGGER = "ifriend_slack.bolt"
 WEB_LOGGER = "ifriend_slack.web"
+log = logging.getLogger("ifriend_slack")
 
 
 class Listeners(Protocol):
@@ -104,7 +109,44 @@ def build_bolt_app(settings: SlackSettings, *, client: AsyncWebClient, listeners
         return None
 
     app.event(re.compile(r".*"))(ack_only)
+    app.error(error_handler())
     return app
+
+
+def error_handler() -> Any:
+    """bolt's global error handler: one line per failure (throttled), never a traceback.
+
+    An error while bolt handles a request before acking it is either Slack being away (the
+    `auth.test` bolt makes once): the event is acked, counted and reported by `webapi`; or
+    a signed request shaped unlike anything Slack sends: 400.
+    """
+    failures = ThrottledLog(log)
+
+    async def on_error(error: Exception, response: BoltResponse | None) -> BoltResponse | None:
+        if webapi.unreachable(error):
+            webapi.report("authorize", error)
+            acked = BoltResponse(status=200, body="")
+        else:
+            failures.log(
+                logging.WARNING,
+                type(error).__name__,
+                "Slack request not handled: %s at %s",
+                type(error).__name__,
+                _where(error),
+            )
+            acked = BoltResponse(status=400, body="")
+        return acked if response is not None else None  # a listener's error: already acked
+
+    return on_error
+
+
+def _where(error: BaseException) -> str:
+    """`file.py:line` where `error` was raised (no message: it may quote the request)."""
+    frames = traceback.extract_tb(error.__traceback__)
+    if not frames:
+        return "an unknown place"
+    last = frames[-1]
+    return f"{os.path.basename(last.filename)}:{last.lineno}"
 
 
 def oauth_settings(oauth: OAuthSettings) -> Any:

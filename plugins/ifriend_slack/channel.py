@@ -29,7 +29,7 @@ from ifriend import telemetry
 from ifriend.errors import PluginError
 from ifriend.locks import KeyedLocks
 
-from . import agent_view, feedback
+from . import agent_view, feedback, webapi
 from .dedupe import SlackState, build_state
 from .events import ACKED, RECEIVED, Post, parse_post
 from .fallbacks import Fallbacks
@@ -101,8 +101,14 @@ class SlackChannel:
         s = self.settings
         if s.mode == "http":
             await prepare_oauth(bolt)
+            assert s.signing_secret is not None  # the settings require it in HTTP mode
             self.transport = HttpServer(
-                bolt, host=s.host, port=s.port, path=s.path, max_age=s.max_request_age_seconds,
+                bolt,
+                host=s.host,
+                port=s.port,
+                path=s.path,
+                max_age=s.max_request_age_seconds,
+                signing_secret=s.signing_secret.get_secret_value(),
                 probes=backend_probes(self.context.app),
             )
         else:
@@ -280,7 +286,10 @@ class SlackChannel:
     async def _answer(self, post: Post, client: Any) -> None:
         session_id = await self._session_id(post)
         if post.asks_for_new_session:
-            await self._replies(post, client).finish(NEW_SESSION_REPLY)
+            try:
+                await webapi.delivering(self._replies(post, client).finish(NEW_SESSION_REPLY))
+            except webapi.Unreachable as exc:
+                webapi.report("reply", exc)
             return
         working = Working(client, post, self.settings, self.fallbacks)
         working.begin()
@@ -306,7 +315,8 @@ class SlackChannel:
                 async with aclosing(turn):
                     async for reply in turn:
                         if reply.final:
-                            await stream.finish(notice + reply.text, blocks=self._feedback(span, post, session_id, trace_id))
+                            blocks = self._feedback(span, post, session_id, trace_id)
+                            await webapi.delivering(stream.finish(notice + reply.text, blocks=blocks))
                         else:
                             await stream.show(notice + reply.text)
                 if post.in_thread or not post.direct:
@@ -314,6 +324,11 @@ class SlackChannel:
             except asyncio.CancelledError:
                 await stream.abort()
                 raise
+            except webapi.Unreachable as exc:
+                # Slack is away: no apology could reach it either.
+                await stream.abort()
+                turn_span.failed(exc.__cause__ or exc)
+                webapi.report("reply", exc, trace_id=trace_id)
             except Exception as exc:
                 await stream.abort()
                 turn_span.failed(exc)

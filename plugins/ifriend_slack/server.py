@@ -1,7 +1,11 @@
 """How events reach the bolt app: an aiohttp server (HTTP mode) or a Socket Mode connection.
 
-HTTP mode checks `X-Slack-Request-Timestamp` before bolt (bolt answers 500 to a non-numeric
-one), and turns bolt's 404 for a request no listener handles into a 200 (Slack retries a 404).
+HTTP mode checks a request before bolt sees it: the timestamp (bolt answers 500 to a
+non-numeric one) and the signature over the raw bytes come first, so an unsigned request
+gets 401 before its body is parsed; a signed one whose body is not UTF-8, JSON or a form
+of the shapes Slack sends gets 400. Refusals are counted (`ifriend.slack.requests_refused`,
+by `reason`) and logged on one line at most once a minute per reason. bolt's 404 for a
+request no listener handles becomes a 200 (Slack retries a 404).
 It also answers the probes of Cloud Run and Kubernetes: `GET /healthz` (the process serves)
 and `GET /readyz` (every configured backend answers within its deadline, else 503).
 """
@@ -9,6 +13,8 @@ and `GET /readyz` (every configured backend answers within its deadline, else 50
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -19,13 +25,19 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.async_internals import run_async_bolt_app, send_async_response
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
+from ifriend import telemetry
+
 from .events import RECEIVED
+from .throttled import ThrottledLog
 
 log = logging.getLogger("ifriend_slack")
 
 UNAUTHORIZED = {"error": "invalid request"}
+MALFORMED = {"error": "malformed request"}
+REQUESTS_REFUSED = "ifriend.slack.requests_refused"
 # A bound on a whole readiness check, for backends whose ping has no deadline of its own.
 READY_TIMEOUT_SECONDS = 10.0
 
@@ -36,6 +48,27 @@ def fresh_timestamp(value: str | None, *, max_age: float, now: float | None = No
         return False
     now = time.time() if now is None else now
     return abs(now - int(value)) <= max_age
+
+
+def signed(secret: bytes, timestamp: str, body: bytes, signature: str | None) -> bool:
+    """Whether `signature` is Slack's `v0=` HMAC of the timestamp and the raw body."""
+    if not signature:
+        return False
+    expected = hmac.new(secret, b"v0:" + timestamp.encode() + b":" + body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(f"v0={expected}".encode(), signature.encode("utf-8", "replace"))
+
+
+def parsed_request(body: bytes, request: web.Request) -> AsyncBoltRequest:
+    """The bolt request for a signed body; `ValueError` if it is not what Slack sends (UTF-8,
+    a JSON object, or a form whose `payload` is one)."""
+    try:
+        text = body.decode("utf-8")
+        bolt_request = AsyncBoltRequest(body=text, query=request.query_string, headers=request.headers)
+    except (ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
+        raise ValueError(type(exc).__name__) from None
+    if not isinstance(bolt_request.body, dict):
+        raise ValueError(f"a {type(bolt_request.body).__name__} body")
+    return bolt_request
 
 
 def acked_if_unhandled(response: BoltResponse) -> BoltResponse:
@@ -87,6 +120,7 @@ class HttpServer:
         port: int,
         path: str,
         max_age: float,
+        signing_secret: str,
         probes: Sequence[BackendProbe] = (),
     ) -> None:
         self.bolt = bolt
@@ -95,6 +129,8 @@ class HttpServer:
         self.path = path
         self.max_age = max_age
         self.probes = list(probes)
+        self._secret = signing_secret.encode()
+        self._refusals = ThrottledLog(log)
         self._runner: web.AppRunner | None = None
         self._failing: dict[str, str] = {}
 
@@ -132,11 +168,23 @@ class HttpServer:
 
     async def handle_event(self, request: web.Request) -> web.Response:
         RECEIVED.set(time.monotonic())
-        if not fresh_timestamp(request.headers.get("X-Slack-Request-Timestamp"), max_age=self.max_age):
-            return web.json_response(UNAUTHORIZED, status=401)
-        bolt_request = await to_bolt_request(request)
+        timestamp = request.headers.get("X-Slack-Request-Timestamp")
+        if timestamp is None or not fresh_timestamp(timestamp, max_age=self.max_age):
+            return self._refuse(401, "timestamp", "a request with a missing, malformed or stale timestamp")
+        body = await request.read()  # aiohttp refuses bodies over client_max_size (413)
+        if not signed(self._secret, timestamp, body, request.headers.get("X-Slack-Signature")):
+            return self._refuse(401, "signature", "a request without a valid signature")
+        try:
+            bolt_request = parsed_request(body, request)
+        except ValueError as exc:
+            return self._refuse(400, "body", f"a signed body that cannot be parsed ({exc})")
         response = await self.bolt.async_dispatch(bolt_request)
         return await to_aiohttp_response(acked_if_unhandled(response))
+
+    def _refuse(self, status: int, reason: str, what: str) -> web.Response:
+        telemetry.count(REQUESTS_REFUSED, reason=reason)
+        self._refusals.log(logging.WARNING, reason, "Slack events endpoint answered %d to %s", status, what)
+        return web.json_response(UNAUTHORIZED if status == 401 else MALFORMED, status=status)
 
     async def handle_install(self, request: web.Request) -> web.Response:
         flow = self.bolt.oauth_flow
