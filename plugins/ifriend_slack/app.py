@@ -74,7 +74,13 @@ def web_client(
     )
 
 
-def build_bolt_app(settings: SlackSettings, *, client: AsyncWebClient, listeners: Listeners) -> AsyncApp:
+def build_bolt_app(
+    settings: SlackSettings,
+    *,
+    client: AsyncWebClient,
+    listeners: Listeners,
+    reporter: webapi.Reporter,
+) -> AsyncApp:
     """The bolt app: request verification in HTTP mode; listeners for mentions and messages,
     the agent view's events and the feedback buttons; and a catch-all that acks every other
     event (an unmatched event would get a 404, which Slack retries)."""
@@ -109,11 +115,11 @@ def build_bolt_app(settings: SlackSettings, *, client: AsyncWebClient, listeners
         return None
 
     app.event(re.compile(r".*"))(ack_only)
-    app.error(error_handler())
+    app.error(error_handler(reporter))
     return app
 
 
-def error_handler() -> Any:
+def error_handler(reporter: webapi.Reporter) -> Any:
     """bolt's global error handler: one line per failure (throttled), never a traceback.
 
     An error while bolt handles a request before acking it is either Slack being away (the
@@ -124,7 +130,7 @@ def error_handler() -> Any:
 
     async def on_error(error: Exception, response: BoltResponse | None) -> BoltResponse | None:
         if webapi.unreachable(error):
-            webapi.report("authorize", error)
+            reporter.report("authorize", error)
             acked = BoltResponse(status=200, body="")
         else:
             failures.log(

@@ -59,6 +59,7 @@ class SlackChannel:
         self.client: Any = None
         self.transport: Any = None
         self.fallbacks = Fallbacks()
+        self.unanswered = webapi.Reporter()
         self.files: FileReader | None = None
         self._http_session: Any = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -79,7 +80,7 @@ class SlackChannel:
             s = self.settings
             token = s.bot_token.get_secret_value() if s.bot_token is not None and s.oauth is None else None
             self.client = web_client(s, token=token)
-            self.bolt = build_bolt_app(s, client=self.client, listeners=self)
+            self.bolt = build_bolt_app(s, client=self.client, listeners=self, reporter=self.unanswered)
         return self.bolt
 
     async def start(self) -> None:
@@ -289,7 +290,7 @@ class SlackChannel:
             try:
                 await webapi.delivering(self._replies(post, client).finish(NEW_SESSION_REPLY))
             except webapi.Unreachable as exc:
-                webapi.report("reply", exc)
+                self.unanswered.report("reply", exc)
             return
         working = Working(client, post, self.settings, self.fallbacks)
         working.begin()
@@ -328,7 +329,7 @@ class SlackChannel:
                 # Slack is away: no apology could reach it either.
                 await stream.abort()
                 turn_span.failed(exc.__cause__ or exc)
-                webapi.report("reply", exc, trace_id=trace_id)
+                self.unanswered.report("reply", exc, trace_id=trace_id)
             except Exception as exc:
                 await stream.abort()
                 turn_span.failed(exc)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Awaitable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from opentelemetry import trace
 
@@ -24,7 +24,6 @@ log = logging.getLogger("ifriend_slack")
 T = TypeVar("T")
 
 WEB_API_UNAVAILABLE = "ifriend.slack.web_api_unavailable"
-_reports = ThrottledLog(log)
 
 
 class Unreachable(IfriendError):
@@ -58,15 +57,21 @@ def current_trace_id() -> str:
     return format(context.trace_id, "032x") if context.is_valid else secrets.token_hex(16)
 
 
-def report(step: str, exc: BaseException, *, trace_id: str | None = None) -> None:
-    """Count an event left unanswered because Slack is away; log it (throttled)."""
-    cause = exc.__cause__ if isinstance(exc, Unreachable) and exc.__cause__ else exc
-    telemetry.count(WEB_API_UNAVAILABLE, step=step, reason=type(cause).__name__)
-    _reports.log(
-        logging.ERROR,
-        step,
-        "Slack Web API unreachable during %s (%s): event acked, not answered (trace_id=%s)",
-        step,
-        type(cause).__name__,
-        trace_id or current_trace_id(),
-    )
+class Reporter:
+    """Counts and logs the events a channel left unanswered because Slack is away."""
+
+    def __init__(self) -> None:
+        self._lines = ThrottledLog(log)
+
+    def report(self, step: str, exc: BaseException, *, trace_id: str | None = None) -> None:
+        """Count an event left unanswered at `step`; log it (once a minute per step)."""
+        cause = exc.__cause__ if isinstance(exc, Unreachable) and exc.__cause__ else exc
+        telemetry.count(WEB_API_UNAVAILABLE, step=step, reason=type(cause).__name__)
+        self._lines.log(
+            logging.ERROR,
+            step,
+            "Slack Web API unreachable during %s (%s): event acked, not answered (trace_id=%s)",
+            step,
+            type(cause).__name__,
+            trace_id or current_trace_id(),
+        )
