@@ -82,8 +82,8 @@ def build_bolt_app(
     reporter: webapi.Reporter,
 ) -> AsyncApp:
     """The bolt app: request verification in HTTP mode; listeners for mentions and messages,
-    the agent view's events and the feedback buttons; and a catch-all that acks every other
-    event (an unmatched event would get a 404, which Slack retries)."""
+    the agent view's events and the feedback buttons; a catch-all that acks every other
+    event (an unmatched event would get a 404, which Slack retries); `error_handler`."""
     if settings.oauth is None and os.environ.get("SLACK_CLIENT_ID") and os.environ.get("SLACK_CLIENT_SECRET"):
         raise ConfigError(
             "SLACK_CLIENT_ID and SLACK_CLIENT_SECRET are set in the environment, which makes "
