@@ -111,17 +111,18 @@ def test_a_password_quoted_alone_is_masked(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("port", ["99999", "abc"])
-def test_a_mysql_url_with_a_bad_port_is_a_config_error_naming_the_key(tmp_path: Path, port: str) -> None:
-    url = f"mysql://bot:{PASSWORD}@db:{port}/x"
-    config = write_config(tmp_path, f'[session]\nbackend = "mysql"\n[backends.mysql]\nurl = "{url}"\n')
+@pytest.mark.parametrize("scheme", ["mysql", "redis"])
+def test_a_url_with_a_bad_port_is_a_config_error_naming_the_key(tmp_path: Path, scheme: str, port: str) -> None:
+    url = f"{scheme}://bot:{PASSWORD}@db:{port}/0"
+    config = write_config(tmp_path, f'[session]\nbackend = "{scheme}"\n[backends.{scheme}]\nurl = "{url}"\n')
     shown = invoke(["--config", str(config), "config"])
     assert shown.exit_code == 0, shown.output
-    assert f"mysql://bot:***@db:{port}/x" in shown.stdout
+    assert f"{scheme}://bot:***@db:{port}/0" in shown.stdout
 
     result = invoke(["--config", str(config), "doctor"])
-    assert result.exit_code == 2
-    assert "backends.mysql.url" in result.stderr
-    assert "port" in result.stderr
+    assert result.exit_code == 2, result.output
+    assert f"backends.{scheme}.url" in result.stderr
+    assert "port is not a number from 1 to 65535" in result.stderr
     assert "Traceback" not in result.output and PASSWORD not in result.output
 
 

@@ -143,7 +143,7 @@ def _parse_url(url: str) -> dict[str, Any]:
     except ValueError:
         port = 0
     if port == 0:
-        raise ValueError("url has a port that is not a number from 1 to 65535")
+        raise ValueError("the url's port is not a number from 1 to 65535")
     if parts.scheme.lower() not in SCHEMES:
         raise ValueError(f"url scheme {parts.scheme!r} is not one of {', '.join(SCHEMES)}")
     query = parse_qs(parts.query, keep_blank_values=True)

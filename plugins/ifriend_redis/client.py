@@ -86,6 +86,7 @@ class RedisClient:
                     socket_timeout=s.timeout_seconds,
                     socket_connect_timeout=s.timeout_seconds,
                     max_connections=s.max_connections,
+                    **s.tls_kwargs(),
                 )
             else:
                 pool = new_pool(s, s.url, socket_timeout=s.timeout_seconds)

@@ -286,6 +286,7 @@ def new_pool(settings: RedisSettings, url: str, *, socket_timeout: float | None)
         # does the same for the store's calls).
         retry=Retry(NoBackoff(), 1),
         client_name="ifriend",
+        **settings.tls_kwargs(),
     )
 
 

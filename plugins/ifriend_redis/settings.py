@@ -1,15 +1,24 @@
-"""`[backends.redis]`: the Redis session store's settings."""
+"""`[backends.redis]`: the Redis session store's settings.
+
+A `rediss://` url speaks TLS, verifying the server as the `tls_*` options say
+(`ifriend.tls`); an ACL user goes in the url (`rediss://USER:PASSWORD@host:6380/0`).
+"""
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from ifriend.tls import TlsOptions
 
 _SCHEMES = ("redis", "rediss", "unix")
+# tls_verify -> redis-py's (ssl_cert_reqs, ssl_check_hostname)
+_VERIFY = {"identity": ("required", True), "ca": ("required", False), "none": ("none", False)}
 
 
-class RedisSettings(BaseModel):
+class RedisSettings(TlsOptions):
     """Validated `[backends.redis]` table (`REDIS_URL`, `REDIS_SESSION_TTL`... map here)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -29,9 +38,15 @@ class RedisSettings(BaseModel):
     @field_validator("url")
     @classmethod
     def _known_scheme(cls, url: str) -> str:
-        scheme = urlsplit(url).scheme
-        if scheme not in _SCHEMES:
+        parts = urlsplit(url)
+        if parts.scheme not in _SCHEMES:
             raise ValueError(f"a redis URL starts with {', '.join(s + '://' for s in _SCHEMES)}")
+        try:
+            port = parts.port
+        except ValueError:
+            port = 0
+        if port == 0:
+            raise ValueError("the url's port is not a number from 1 to 65535")
         return url
 
     @field_validator("cluster")
@@ -46,7 +61,28 @@ class RedisSettings(BaseModel):
                 raise ValueError("a url with database 0 (/0 or no path): a cluster has no other")
         return cluster
 
+    @model_validator(mode="after")
+    def _tls_needs_rediss(self) -> RedisSettings:
+        if urlsplit(self.url).scheme == "rediss":
+            self.context()  # a ValueError naming the file that is not usable
+        elif self.tls_options_given:
+            raise ValueError("tls_ca_file, tls_cert_file, tls_key_file and tls_verify need a rediss:// url")
+        return self
+
     @property
     def password(self) -> str | None:
         """The password inside `url`, so error messages can mask it."""
         return urlsplit(self.url).password
+
+    def tls_kwargs(self) -> dict[str, Any]:
+        """redis-py's `ssl_*` connection arguments for a `rediss://` url (none otherwise)."""
+        if urlsplit(self.url).scheme != "rediss":
+            return {}
+        cert_reqs, check_hostname = _VERIFY[self.tls_verify]
+        return {
+            "ssl_cert_reqs": cert_reqs,
+            "ssl_check_hostname": check_hostname,
+            "ssl_ca_certs": self.tls_ca_file,
+            "ssl_certfile": self.tls_cert_file,
+            "ssl_keyfile": self.tls_key_file,
+        }

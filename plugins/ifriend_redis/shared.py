@@ -19,7 +19,7 @@ from .connections import Node
 from .settings import RedisSettings
 
 Transport = Node | Cluster
-ConnectionKey = tuple[str, bool, float, int]
+ConnectionKey = tuple[str, bool, float, int, tuple[tuple[str, object], ...]]
 
 
 @dataclass
@@ -35,7 +35,8 @@ _by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[ConnectionKe
 
 def connection_key(settings: RedisSettings) -> ConnectionKey:
     """The settings that change the connections (not the key prefix or the TTLs)."""
-    return (settings.url, settings.cluster, settings.timeout_seconds, settings.max_connections)
+    tls = tuple(sorted(settings.tls_kwargs().items()))
+    return (settings.url, settings.cluster, settings.timeout_seconds, settings.max_connections, tls)
 
 
 def acquire(settings: RedisSettings) -> tuple[Transport, Callable[[], Awaitable[None]]]:
