@@ -147,17 +147,24 @@ def looks_secret(key: str, value: Any) -> bool:
     )
 
 
-def mask_url(value: str) -> str:
-    """`value` with the password of a URL-shaped string masked (`scheme://user:***@host`),
-    a misspelt scheme (`rediss//:pw@host`, `redis:/:pw@host`) or none at all included."""
+def _url_credentials(value: str) -> tuple[str, str, str] | None:
+    """(everything before the password, the password, everything after it) of a URL-shaped
+    string: `scheme://user:PW@host`, a misspelt scheme (`rediss//:PW@host`) or none at all
+    (`user:PW@host`); None if it holds no password."""
     head, at, host = value.rpartition("@")
     if not at or any(c.isspace() for c in head):
-        return value
+        return None
     userinfo = head.rpartition("//" if "//" in head else "/")[2]
     user, colon, password = userinfo.partition(":")
     if not colon or not password:
-        return value
-    return f"{head[: len(head) - len(userinfo)]}{user}:***@{host}"
+        return None
+    return f"{head[: len(head) - len(userinfo)]}{user}:", password, f"@{host}"
+
+
+def mask_url(value: str) -> str:
+    """`value` with the password of a URL-shaped string masked (`scheme://user:***@host`)."""
+    parts = _url_credentials(value)
+    return value if parts is None else f"{parts[0]}***{parts[2]}"
 
 
 def mask_value(key: str, value: Any) -> Any:
@@ -195,12 +202,9 @@ def secret_values(settings: Settings) -> dict[str, str]:
             if masked == value:
                 return
             found[value] = str(masked)
-            if masked != "***":  # a URL: its password alone may be quoted too
-                head = value.rpartition("@")[0]
-                password = head.rpartition("//" if "//" in head else "/")[2].partition(":")[2]
-                if password:
-                    found[password] = "***"
-                    found[unquote(password)] = "***"
+            parts = _url_credentials(value) if masked != "***" else None
+            if parts is not None:  # a URL: its password alone may be quoted too
+                found[parts[1]] = found[unquote(parts[1])] = "***"
 
     visit("", settings.model_dump(mode="json"))
     return found

@@ -124,7 +124,7 @@ def validate_state(state: dict[str, Any], limits: SessionLimits) -> None:
 
 def validate_timestamp(event_id: str, timestamp: object) -> None:
     """An event's timestamp must be a finite number (seconds since the epoch)."""
-    if not _is_finite_number(timestamp):
+    if _finite(timestamp) is None:
         raise InvalidEventError(
             f"event {event_id} has timestamp {timestamp!r}; expected a finite number of seconds"
         )
@@ -133,8 +133,9 @@ def validate_timestamp(event_id: str, timestamp: object) -> None:
 def validate_read(
     num_recent_events: object, after_timestamp: object
 ) -> tuple[int | None, float | None]:
-    """`GetSessionConfig`'s options checked; a `num_recent_events` above
-    `MAX_RECENT_EVENTS` reads every event (None)."""
+    """`GetSessionConfig`'s options, checked: (`num_recent_events`, `after_timestamp`) as the
+    stores take them. A `num_recent_events` above `MAX_RECENT_EVENTS` reads every event."""
+    count: int | None = None
     if num_recent_events is not None:
         if not isinstance(num_recent_events, int) or isinstance(num_recent_events, bool):
             raise InvalidQueryError(
@@ -142,22 +143,26 @@ def validate_read(
             )
         if num_recent_events < 0:
             raise InvalidQueryError(f"num_recent_events must be >= 0, got {num_recent_events}")
-        if num_recent_events > MAX_RECENT_EVENTS:
-            num_recent_events = None
-    if after_timestamp is not None and not _is_finite_number(after_timestamp):
+        count = num_recent_events if num_recent_events <= MAX_RECENT_EVENTS else None
+    if after_timestamp is None:
+        return count, None
+    after = _finite(after_timestamp)
+    if after is None:
         raise InvalidQueryError(
             f"after_timestamp must be a finite number of seconds, got {after_timestamp!r}"
         )
-    return num_recent_events, after_timestamp  # type: ignore[return-value]
+    return count, after
 
 
-def _is_finite_number(value: object) -> bool:
+def _finite(value: object) -> float | None:
+    """`value` as a float if it is a finite number (a bool is not one), else None."""
     if not isinstance(value, int | float) or isinstance(value, bool):
-        return False
+        return None
     try:
-        return math.isfinite(float(value))
+        number = float(value)
     except OverflowError:  # an int beyond a double's range
-        return False
+        return None
+    return number if math.isfinite(number) else None
 
 
 def validate_event_size(payload: bytes, limits: SessionLimits) -> None:

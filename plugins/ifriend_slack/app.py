@@ -123,7 +123,7 @@ def error_handler(reporter: webapi.Reporter) -> Any:
     """bolt's global error handler: one line per failure (throttled), never a traceback.
 
     An error while bolt handles a request before acking it is either Slack being away (the
-    `auth.test` bolt makes once): the event is acked, counted and reported by `webapi`; or
+    `auth.test` bolt makes once): the event is acked, counted and logged by `reporter`; or
     a signed request shaped unlike anything Slack sends: 400.
     """
     failures = ThrottledLog(log)

@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from ifriend import App
 from ifriend.errors import InvalidInputError
 from ifriend.sessions.store import filter_events
-from ifriend.sessions.validation import MAX_STATE_DEPTH
+from ifriend.sessions.validation import MAX_RECENT_EVENTS, MAX_STATE_DEPTH
 
 from .backends import BACKENDS, build_settings, require_servers
 from .test_hostile_input import nested
@@ -237,7 +237,7 @@ def test_any_read_options_give_adks_filter_or_are_refused(running, new_app_name)
 
 
 def _counted(n: int | None) -> int | None:
-    return None if n is not None and n > 2**31 - 1 else n
+    return None if n is not None and n > MAX_RECENT_EVENTS else n
 
 
 def _readable(app_name: str, user_id: Any, session_id: Any) -> bool:
