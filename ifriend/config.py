@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import UnionType
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin
-from urllib.parse import unquote
+from urllib.parse import SplitResult, unquote
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
@@ -221,6 +221,18 @@ def redact(text: str, secrets: Mapping[str, str]) -> str:
             alone = rf"(?<![\w.-]){re.escape(secret)}(?![\w.-])"
             text = re.sub(alone, lambda _, masked=secrets[secret]: masked, text)
     return text
+
+
+def url_port(parts: SplitResult) -> int | None:
+    """The port of a split URL (None if it names none); `ValueError` for one that is not a
+    number from 1 to 65535 (`urlsplit` accepts `:abc` and `:99999` until asked)."""
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if port == 0:
+        raise ValueError("the url's port is not a number from 1 to 65535")
+    return port
 
 
 def find_config_file(path: str | os.PathLike[str] | None, env: Mapping[str, str]) -> Path | None:

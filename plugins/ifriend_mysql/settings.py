@@ -16,6 +16,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from ifriend.config import url_port
 from ifriend.tls import TlsOptions
 
 SCHEMES = ("mysql", "mysql+asyncmy", "mariadb", "mariadb+asyncmy")
@@ -138,12 +139,7 @@ def _parse_url(url: str) -> dict[str, Any]:
         parts = urlsplit(url)
     except ValueError:
         raise ValueError("url is not a valid URL (expected mysql://USER:PASSWORD@HOST:PORT/DB)") from None
-    try:
-        port = parts.port
-    except ValueError:
-        port = 0
-    if port == 0:
-        raise ValueError("the url's port is not a number from 1 to 65535")
+    port = url_port(parts)
     if parts.scheme.lower() not in SCHEMES:
         raise ValueError(f"url scheme {parts.scheme!r} is not one of {', '.join(SCHEMES)}")
     query = parse_qs(parts.query, keep_blank_values=True)

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from ifriend.config import url_port
 from ifriend.tls import TlsOptions
 
 _SCHEMES = ("redis", "rediss", "unix")
@@ -41,12 +42,7 @@ class RedisSettings(TlsOptions):
         parts = urlsplit(url)
         if parts.scheme not in _SCHEMES:
             raise ValueError(f"a redis URL starts with {', '.join(s + '://' for s in _SCHEMES)}")
-        try:
-            port = parts.port
-        except ValueError:
-            port = 0
-        if port == 0:
-            raise ValueError("the url's port is not a number from 1 to 65535")
+        url_port(parts)
         return url
 
     @field_validator("cluster")

@@ -3,6 +3,8 @@ with insecure transport refused: the CA, host name and client certificate checks
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -45,16 +47,13 @@ class TlsMariaDB(PrivateMariaDB):
         )
 
     def sql(self, statements: str) -> None:
-        import shutil
-        import subprocess
-
         client = shutil.which("mariadb") or "/usr/bin/mariadb"
         subprocess.run(
             [client, "--no-defaults", f"--socket={self.socket}", "-uroot", "-e", statements],
             check=True, timeout=30,
         )
 
-    def url(self, user: str = "bot", host: str = "localhost") -> str:  # type: ignore[override]
+    def url_for(self, user: str = "bot", host: str = "localhost") -> str:
         return f"mysql://{user}:{PASSWORD}@{host}:{self.port}/faults"
 
 
@@ -71,7 +70,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsMariaDB]:
 
 
 def settings(server: TlsMariaDB, **mysql: Any) -> Settings:
-    options = {"url": server.url(), "timeout_seconds": 5, **mysql}
+    options = {"url": server.url_for(), "timeout_seconds": 5, **mysql}
     return Settings.model_validate(
         {
             "session": {"backend": "mysql"},
@@ -115,12 +114,12 @@ async def round_trip(app: App) -> None:
 async def test_sessions_and_memory_over_tls_with_the_ca_and_host_name_verified(server, tls_cipher) -> None:
     async with App(settings(server, tls=True, tls_ca_file=str(server.pki.ca))) as app:
         await round_trip(app)
-    assert await tls_cipher({"url": server.url(), "tls": True, "tls_ca_file": str(server.pki.ca)})
+    assert await tls_cipher({"url": server.url_for(), "tls": True, "tls_ca_file": str(server.pki.ca)})
 
 
 async def test_a_client_certificate_is_presented(server) -> None:
     pki = server.pki
-    certified = {"url": server.url("certified"), "tls": True, "tls_ca_file": str(pki.ca)}
+    certified = {"url": server.url_for("certified"), "tls": True, "tls_ca_file": str(pki.ca)}
     with pytest.raises(BackendUnavailableError, match="access denied"):
         async with App(settings(server, **certified)):
             pass
@@ -145,7 +144,7 @@ async def test_a_server_signed_by_another_ca_is_refused(server) -> None:
 
 
 async def test_a_host_name_the_certificate_does_not_name_is_refused_unless_only_the_ca_is_checked(server) -> None:
-    other_host = {"url": server.url(host="127.0.0.1"), "tls": True, "tls_ca_file": str(server.pki.ca)}
+    other_host = {"url": server.url_for(host="127.0.0.1"), "tls": True, "tls_ca_file": str(server.pki.ca)}
     with pytest.raises(BackendUnavailableError, match="TLS: .*mismatch"):
         async with App(settings(server, **other_host)):
             pass

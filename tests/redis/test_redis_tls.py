@@ -4,11 +4,8 @@ client certificate checks, users with passwords and key patterns, clear typed er
 
 from __future__ import annotations
 
-import shutil
 import socket
 import ssl
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,57 +16,30 @@ from google.adk.events.event import Event
 from ifriend import App, Settings
 from ifriend.errors import BackendUnavailableError, ConfigError
 from tests.certificates import Pki, make_pki
-from tests.servers import free_port
+from tests.servers import PrivateRedis, free_port
 
 PASSWORD = "acl-pw-5518"
 
 
-class TlsRedis:
-    """redis-server with a TLS port that requires client certificates, a plain port, and
-    ACL users: the default user is off, `bot` may touch every key, `scoped` only `scoped:*`."""
+class TlsRedis(PrivateRedis):
+    """A private redis-server that also listens on a TLS port requiring client certificates,
+    with ACL users: the default user may only PING, `bot` may touch every key, `scoped`
+    only `scoped:*`."""
 
     def __init__(self, directory: Path, pki: Pki) -> None:
-        self.directory = directory
+        super().__init__(directory)
         self.pki = pki
-        self.port = free_port()
         self.tls_port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
+        self.extra_args = [
+            "--tls-port", str(self.tls_port),
+            "--tls-cert-file", str(pki.server_cert), "--tls-key-file", str(pki.server_key),
+            "--tls-ca-cert-file", str(pki.ca), "--tls-auth-clients", "yes",
+            "--user", "default", "on", "nopass", "-@all", "+ping",
+            "--user", "bot", "on", f">{PASSWORD}", "~*", "+@all",
+            "--user", "scoped", "on", f">{PASSWORD}", "~scoped:*", "+@all",
+        ]
 
-    def start(self) -> None:
-        binary = shutil.which("redis-server")
-        assert binary is not None, "redis-server is not installed (`make test` installs it)"
-        self.process = subprocess.Popen(
-            [
-                binary, "--port", str(self.port), "--tls-port", str(self.tls_port),
-                "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                "--dir", str(self.directory), "--daemonize", "no",
-                "--tls-cert-file", str(self.pki.server_cert), "--tls-key-file", str(self.pki.server_key),
-                "--tls-ca-cert-file", str(self.pki.ca), "--tls-auth-clients", "yes",
-                "--user", "default", "off",
-                "--user", "bot", "on", f">{PASSWORD}", "~*", "+@all",
-                "--user", "scoped", "on", f">{PASSWORD}", "~scoped:*", "+@all",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
-                    s.sendall(b"PING\r\n")
-                    if s.recv(64).startswith(b"-NOAUTH"):
-                        return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"redis-server with TLS did not start on port {self.port}")
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-            self.process = None
-
-    def url(self, *, user: str = "bot", password: str = PASSWORD, host: str = "localhost", tls: bool = True) -> str:
+    def url_for(self, *, user: str = "bot", password: str = PASSWORD, host: str = "localhost", tls: bool = True) -> str:
         scheme, port = ("rediss", self.tls_port) if tls else ("redis", self.port)
         userinfo = f"{user}:{password}@" if user else ""
         return f"{scheme}://{userinfo}{host}:{port}/0"
@@ -114,7 +84,7 @@ async def round_trip(app: App) -> None:
 
 
 async def test_sessions_and_memory_over_tls_with_the_ca_host_name_and_client_certificate(server) -> None:
-    async with App(settings(url=server.url(), **server.trusted())) as app:
+    async with App(settings(url=server.url_for(), **server.trusted())) as app:
         await round_trip(app)
         client = app.session_service.store.client.redis  # redis-py on the same settings
         assert await client.execute_command("ACL", "WHOAMI") == b"bot"
@@ -122,22 +92,22 @@ async def test_sessions_and_memory_over_tls_with_the_ca_host_name_and_client_cer
 
 async def test_without_a_client_certificate_the_server_refuses(server) -> None:
     with pytest.raises(BackendUnavailableError):
-        async with App(settings(url=server.url(), tls_ca_file=str(server.pki.ca))):
+        async with App(settings(url=server.url_for(), tls_ca_file=str(server.pki.ca))):
             pass
 
 
 async def test_a_server_signed_by_another_ca_is_refused_unless_verification_is_off(server) -> None:
     with pytest.raises(BackendUnavailableError, match="certificate verify failed"):
-        async with App(settings(url=server.url(), tls_ca_file=str(server.pki.other_ca), **server.client_files())):
+        async with App(settings(url=server.url_for(), tls_ca_file=str(server.pki.other_ca), **server.client_files())):
             pass
     async with App(
-        settings(url=server.url(), tls_ca_file=str(server.pki.other_ca), tls_verify="none", **server.client_files())
+        settings(url=server.url_for(), tls_ca_file=str(server.pki.other_ca), tls_verify="none", **server.client_files())
     ) as app:
         await round_trip(app)
 
 
 async def test_a_host_name_the_certificate_does_not_name_is_refused_unless_only_the_ca_is_checked(server) -> None:
-    other_name = server.url(host="127.0.0.1")
+    other_name = server.url_for(host="127.0.0.1")
     with pytest.raises(BackendUnavailableError, match="certificate verify failed"):
         async with App(settings(url=other_name, **server.trusted())):
             pass
@@ -146,10 +116,10 @@ async def test_a_host_name_the_certificate_does_not_name_is_refused_unless_only_
 
 
 async def test_an_acl_user_limited_to_the_key_prefix_runs_the_store(server) -> None:
-    async with App(settings(url=server.url(user="scoped"), key_prefix="scoped", **server.trusted())) as app:
+    async with App(settings(url=server.url_for(user="scoped"), key_prefix="scoped", **server.trusted())) as app:
         await round_trip(app)
     with pytest.raises(BackendUnavailableError):
-        async with App(settings(url=server.url(user="scoped"), key_prefix="other", **server.trusted())) as app:
+        async with App(settings(url=server.url_for(user="scoped"), key_prefix="other", **server.trusted())) as app:
             await round_trip(app)
 
 
@@ -157,13 +127,13 @@ async def test_an_acl_user_limited_to_the_key_prefix_runs_the_store(server) -> N
 async def test_a_wrong_password_or_no_user_is_a_typed_error_that_never_shows_the_password(server, tls) -> None:
     files = server.trusted() if tls else {}
     with pytest.raises(BackendUnavailableError) as wrong:
-        async with App(settings(url=server.url(password="not-the-pw-77", tls=tls), **files)):
+        async with App(settings(url=server.url_for(password="not-the-pw-77", tls=tls), **files)):
             pass
     assert "not-the-pw-77" not in str(wrong.value)
     with pytest.raises(BackendUnavailableError):
-        async with App(settings(url=server.url(user="", tls=tls), **files)):
+        async with App(settings(url=server.url_for(user="", tls=tls), **files)):
             pass
-    async with App(settings(url=server.url(tls=tls), **files)) as app:  # the plain port too
+    async with App(settings(url=server.url_for(tls=tls), **files)) as app:  # the plain port too
         await round_trip(app)
 
 
@@ -173,7 +143,7 @@ def test_the_server_speaks_tls_only_on_its_tls_port(server) -> None:
     with socket.create_connection(("localhost", server.tls_port), timeout=2) as raw:
         with context.wrap_socket(raw, server_hostname="localhost") as tls:
             tls.sendall(b"PING\r\n")
-            assert tls.recv(64).startswith(b"-NOAUTH")
+            assert tls.recv(64) == b"+PONG\r\n"
 
 
 @pytest.mark.parametrize(
