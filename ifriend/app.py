@@ -24,6 +24,7 @@ from .plugins import Registry, build_plugin_manager, collect
 from .sessions.service import SessionService
 from .sessions.store import SessionStore
 from .sessions.validation import SessionLimits
+from .telemetry import Recorder
 from .telemetry.services import instrument_memory_service, instrument_session_service
 from .telemetry.setup import start_telemetry
 
@@ -91,6 +92,9 @@ class Services:
         pm = self.plugin_manager
         self.session_backends = collect(pm, "register_session_backends", "session backend")
         self.memory_backends = collect(pm, "register_memory_backends", "memory backend")
+        # Where these services' spans and metrics go: their own SDK while their owner runs
+        # with `[telemetry]` (`start_telemetry`), else the global API.
+        self.telemetry = Recorder()
         self.session_service: BaseSessionService = self._build_session_service()
         self.memory_service: BaseMemoryService = self._build_memory_service()
 
@@ -125,11 +129,11 @@ class Services:
         if isinstance(made, BaseSessionService):
             if isinstance(made, SessionService):
                 return made
-            return instrument_session_service(made, backend=name)
+            return instrument_session_service(made, backend=name, recorder=self.telemetry)
         if isinstance(made, SessionStore):
             s = self.settings.session
             limits = SessionLimits(s.max_id_length, s.max_event_bytes, s.max_state_value_bytes)
-            return SessionService(made, backend=name, limits=limits)
+            return SessionService(made, backend=name, limits=limits, telemetry=self.telemetry)
         raise PluginError(
             f"session backend {name!r} built a {type(made).__name__}; expected a "
             "SessionStore or an ADK BaseSessionService"
@@ -145,7 +149,7 @@ class Services:
                 max_id_length=self.settings.session.max_id_length,
                 max_entry_bytes=m.max_entry_bytes,
             )
-            return MemoryService(made, backend=name, limits=limits)
+            return MemoryService(made, backend=name, limits=limits, telemetry=self.telemetry)
         if not isinstance(made, BaseMemoryService):
             raise PluginError(
                 f"memory backend {name!r} built a {type(made).__name__}; "
@@ -153,7 +157,7 @@ class Services:
             )
         if isinstance(made, MemoryService):
             return made
-        return instrument_memory_service(made, backend=name)
+        return instrument_memory_service(made, backend=name, recorder=self.telemetry)
 
 
 class App(Services):
@@ -217,7 +221,8 @@ class App(Services):
         from .conversations import Conversations
 
         async with AsyncExitStack() as stack:
-            stack.push_async_callback(start_telemetry(self.settings).release)  # flushes on exit
+            # The App's own SDK (if it exports) from here; exported and shut down on exit.
+            stack.push_async_callback(start_telemetry(self.settings, self.telemetry).release)
             await self.open_services(stack)
             m = self.settings.memory
             auto = AutoMemory(
@@ -236,6 +241,7 @@ class App(Services):
                 session_service=self.session_service,
                 memory_service=self.memory_service,
                 after_turn=self.after_turn,
+                telemetry=self.telemetry,
             )
             stack.push_async_callback(self._forget_conversations)
             stack.push_async_callback(conversations.close)

@@ -102,6 +102,9 @@ class TelemetrySettings(_Section):
     service_name: str = "ifriend"
     sample_ratio: float = Field(1.0, ge=0.0, le=1.0)
     file: str = "traces.jsonl"
+    # jsonl: the file is rotated past this size; `max_files` files are kept, the current one included.
+    max_file_bytes: int = Field(100_000_000, ge=4096)
+    max_files: int = Field(5, ge=1, le=1000)
     capture_content: bool = False
     capture_user_ids: bool = False
     # Keys the hash of user ids in telemetry: the same on every replica of a deployment.

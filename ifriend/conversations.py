@@ -61,8 +61,11 @@ class Conversations:
         memory_service: BaseMemoryService | None = None,
         streaming: bool = True,
         after_turn: Callable[..., None] | None = None,
+        telemetry: telemetry.Recorder | None = None,
     ) -> None:
         self.app_name = app_name
+        # The App's recorder, which records its turns (None: whichever is in flight).
+        self.telemetry = telemetry
         # Called (user_id=, session_id=) once the final reply is handed over; must not block.
         self.after_turn = after_turn
         self.session_service = session_service
@@ -78,6 +81,11 @@ class Conversations:
         mode = StreamingMode.SSE if streaming else StreamingMode.NONE
         self.run_config = RunConfig(streaming_mode=mode)
         self._locks = KeyedLocks()
+
+    @property
+    def agent_name(self) -> str:
+        """The root agent's name (`gen_ai.agent.name` of the turn spans)."""
+        return self.runner.agent.name
 
     @telemetry.traced_turn  # the `ifriend.turn` span (or the channel's): ADK's spans nest in it
     async def turn(

@@ -30,8 +30,9 @@ class SharedServices:
         self.session_service = LazySessionService(self)
         self.memory_service = LazyMemoryService(self)
         # Now, before ADK sets up its own tracer provider: ADK then adds its span
-        # processors to ifriend's (when [telemetry] installs one) instead of replacing it.
-        self._telemetry: TelemetryLease | None = start_telemetry(settings)
+        # processors (its web UI's traces) to the routing provider ifriend installs when
+        # [telemetry] exports, which hands them every App's spans (see telemetry.setup).
+        self._telemetry: TelemetryLease | None = start_telemetry(settings, self.services.telemetry)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lock: asyncio.Lock | None = None
         self._stack: AsyncExitStack | None = None
@@ -67,7 +68,7 @@ class SharedServices:
 
     async def _open(self, loop: asyncio.AbstractEventLoop) -> None:
         if self._telemetry is None:
-            self._telemetry = start_telemetry(self.services.settings)
+            self._telemetry = start_telemetry(self.services.settings, self.services.telemetry)
         async with AsyncExitStack() as stack:
             await self.services.open_services(stack)
             self._stack = stack.pop_all()

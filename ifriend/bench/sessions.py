@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import math
-import os
 import tempfile
 import time
 import uuid
@@ -31,6 +30,7 @@ from google.genai import types
 from ..app import App
 from ..config import Settings
 from ..sessions.store import SessionKey
+from . import overhead
 from .cleanup import delete_redis_keys, drop_tables, execute
 from .replicas import bench_replicas
 from .timing import Report, timed
@@ -336,75 +336,6 @@ async def bench_concurrency(report: Report, targets: list[Target], config: Bench
         report.rates[(figure, name)] = sum(rates) / len(rates)
 
 
-TELEMETRY_ON = "tiered+otel"
-TELEMETRY_SAMPLED = "tiered+otel 10%"
-TELEMETRY_N = 100
-
-
-async def bench_telemetry(report: Report, targets: list[Target], config: BenchConfig, folder: str) -> None:
-    """`tiered` with telemetry off, with the SDK on (batch exporter to a JSON-lines file),
-    and with it on at `sample_ratio = 0.1`, interleaved operation by operation over the
-    same sessions."""
-    from ..config import TelemetrySettings
-    from ..telemetry.setup import build_telemetry
-    from .overhead import install_switch
-
-    tiered = next(t for t in targets if t.name == "tiered")
-    built = [
-        build_telemetry(
-            TelemetrySettings(exporter="jsonl", file=os.path.join(folder, f"{name}.jsonl"), sample_ratio=ratio),
-            env={},
-        )
-        for name, ratio in (("all", 1.0), ("sampled", 0.1))
-    ]
-    switch = install_switch([b for b in built if b is not None])
-    if switch is None:
-        for b in built:
-            b.shutdown(0.1)
-        report.notes.append("telemetry: this process already has OpenTelemetry providers; not measured")
-        return
-    try:
-        appended = await tiered.prefill(10, 5, f"otel-{uuid.uuid4().hex[:6]}")
-        read = await tiered.prefill(TELEMETRY_N, 1, f"otel-get-{uuid.uuid4().hex[:6]}")
-        await _get(tiered, read[0])  # in the LRU from now on
-
-        def mode(m: int, operation: Callable[[int], Awaitable[None]]) -> Callable[[int], Awaitable[None]]:
-            async def run(i: int) -> None:
-                switch.mode = m
-                try:
-                    await operation(i)
-                finally:
-                    switch.mode = 0
-
-            return run
-
-        cycle = itertools.cycle(appended)
-        append = lambda i: tiered.append(next(cycle), 10**7 + i)  # noqa: E731
-        get = lambda i: _get(tiered, read[0])  # noqa: E731
-        for figure, operation in (("append", append), (f"get n={TELEMETRY_N}", get)):
-            runners = {"tiered": mode(0, operation), TELEMETRY_ON: mode(1, operation)}
-            runners[TELEMETRY_SAMPLED] = mode(2, operation)
-            await interleave(
-                report,
-                f"{figure} [telemetry]",
-                runners,
-                samples=config.telemetry_samples,
-                rounds=config.telemetry_rounds,
-            )
-        for b, what in zip(built, ("all spans", "10% sampled")):
-            b.flush()
-            path = b.span_processor.exporter.inner.path  # JsonLinesSpanExporter under the redaction
-            spans = sum(1 for line in open(path, "rb") if line.startswith(b'{"type":"span"'))
-            report.notes.append(
-                f"telemetry ({what}): {spans} spans written to a JSON-lines file, "
-                f"{b.dropped_spans} dropped"
-            )
-    finally:
-        switch.mode = 0
-        for b in built:
-            b.shutdown(1.0)
-
-
 def evaluate(report: Report, config: BenchConfig) -> None:
     lengths = config.lengths
     first, last = lengths[0], lengths[-1]
@@ -438,15 +369,7 @@ def evaluate(report: Report, config: BenchConfig) -> None:
         5.0,
         higher_is_better=True,
     )
-    for figure in ("append", f"get n={TELEMETRY_N}"):
-        name = f"{figure} [telemetry]"
-        for target, how in ((TELEMETRY_ON, "every span"), (TELEMETRY_SAMPLED, "sample_ratio 0.1")):
-            if (name, target) in report.samples:
-                report.check(
-                    f"tiered {figure} p50, telemetry on / off (SDK, batch to a file, {how})",
-                    report.p50(name, target) / report.p50(name, "tiered"),
-                    1.10,
-                )
+    overhead.check(report)
 
 
 async def run(config: BenchConfig, *, progress: Callable[[str], None] = lambda _: None) -> Report:
@@ -475,6 +398,6 @@ async def run(config: BenchConfig, *, progress: Callable[[str], None] = lambda _
         )
         progress("telemetry overhead")
         with tempfile.TemporaryDirectory(prefix="ifriend-bench-otel-") as folder:
-            await bench_telemetry(report, targets, config, folder)
+            await overhead.bench_telemetry(report, targets, config, folder)
     evaluate(report, config)
     return report

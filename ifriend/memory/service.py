@@ -13,7 +13,8 @@ from google.adk.sessions.session import Session
 
 from ..errors import InvalidInputError
 from ..sessions.validation import SessionLimits, validate_id
-from .. import telemetry
+from ..telemetry import Operation, Recorder, current_recorder
+from ..telemetry.names import GEN_AI_OPERATION, MEMORY_GEN_AI_OPERATIONS
 from .entries import entry_of_hit, record_of_entry, record_of_event
 from .store import MemoryRecord, MemoryScope, MemoryStore, rank_key
 from .text import query_terms
@@ -40,11 +41,25 @@ class MemoryService(BaseMemoryService):
     """
 
     def __init__(
-        self, store: MemoryStore, *, backend: str | None = None, limits: MemoryLimits | None = None
+        self,
+        store: MemoryStore,
+        *,
+        backend: str | None = None,
+        limits: MemoryLimits | None = None,
+        telemetry: Recorder | None = None,
     ) -> None:
         self.store = store
         self.backend = backend or store.name
         self.limits = limits or MemoryLimits()
+        # The App's recorder; None: whichever is in flight (`current_recorder`).
+        self.telemetry = telemetry
+
+    def _operation(self, operation: str) -> Operation:
+        return (self.telemetry or current_recorder()).operation(
+            f"ifriend.memory.{operation}",
+            backend=self.backend,
+            **{GEN_AI_OPERATION: MEMORY_GEN_AI_OPERATIONS[operation]},
+        )
 
     async def connect(self) -> None:
         await self.store.connect()
@@ -72,7 +87,7 @@ class MemoryService(BaseMemoryService):
         session_id: str | None,
         replace: bool,
     ) -> None:
-        with telemetry.operation(f"ifriend.memory.{operation}", backend=self.backend) as span:
+        with self._operation(operation) as span:
             span.set_attribute("ifriend.entries", len(records))
             written = await self.store.add(scope, records, session_id=session_id, replace=replace)
             span.set_attribute("ifriend.written", written)
@@ -131,7 +146,7 @@ class MemoryService(BaseMemoryService):
         scope = self._scope(app_name, user_id)
         if not isinstance(query, str):
             raise InvalidInputError(f"query must be a string, got {type(query).__name__}")
-        with telemetry.operation("ifriend.memory.search_memory", backend=self.backend) as span:
+        with self._operation("search_memory") as span:
             terms = query_terms(query)
             span.set_attribute("ifriend.query_words", len(terms))
             hits = await self.store.search(scope, terms, self.limits.max_results) if terms else []
@@ -148,7 +163,7 @@ class MemoryService(BaseMemoryService):
         if not memory_id:
             return
         validate_id("memory id", memory_id, self.limits.ids)
-        with telemetry.operation("ifriend.memory.delete_memory", backend=self.backend) as span:
+        with self._operation("delete_memory") as span:
             span.set_attribute("ifriend.found", await self.store.delete(scope, memory_id))
 
 

@@ -23,7 +23,7 @@ from pydantic_core import PydanticSerializationError
 from ..errors import InvalidEventError, InvalidStateError
 from ..locks import KeyedLocks
 from .. import telemetry
-from ..telemetry import operation
+from ..telemetry import Operation, Recorder, current_recorder
 from .codec import encode_event
 from .store import (
     AppendOutcome,
@@ -53,7 +53,12 @@ class SessionService(BaseSessionService):
     """
 
     def __init__(
-        self, store: SessionStore, *, backend: str | None = None, limits: SessionLimits | None = None
+        self,
+        store: SessionStore,
+        *,
+        backend: str | None = None,
+        limits: SessionLimits | None = None,
+        telemetry: Recorder | None = None,
     ) -> None:
         self.store = store
         self.backend = backend or store.name
@@ -61,6 +66,11 @@ class SessionService(BaseSessionService):
         # Keyed by id(): a Session is unhashable, and it stays alive (its id its own)
         # while an append through it holds or awaits the lock.
         self._appends = KeyedLocks()
+        # The App's recorder; None: whichever is in flight (`current_recorder`).
+        self.telemetry = telemetry
+
+    def _operation(self, name: str) -> Operation:
+        return (self.telemetry or current_recorder()).operation(name, backend=self.backend)
 
     async def connect(self) -> None:
         await self.store.connect()
@@ -95,7 +105,7 @@ class SessionService(BaseSessionService):
         if session_id is None or session_id == "":
             session_id = uuid.uuid4().hex
         key = self._key(app_name, user_id, session_id)
-        with operation("ifriend.session.create_session", backend=self.backend):
+        with self._operation("ifriend.session.create_session"):
             state = {} if state is None else state
             if not isinstance(state, dict):
                 raise InvalidStateError(f"state must be a dict, got {type(state).__name__}")
@@ -123,7 +133,7 @@ class SessionService(BaseSessionService):
         num_recent_events, after_timestamp = validate_read(
             config.num_recent_events if config else None, config.after_timestamp if config else None
         )
-        with operation("ifriend.session.get_session", backend=self.backend) as op:
+        with self._operation("ifriend.session.get_session") as op:
             stored = await self.store.load(
                 key, num_recent_events=num_recent_events, after_timestamp=after_timestamp
             )
@@ -141,7 +151,7 @@ class SessionService(BaseSessionService):
         validate_id("app_name", app_name, self.limits)
         if user_id is not None:
             validate_id("user_id", user_id, self.limits)
-        with operation("ifriend.session.list_sessions", backend=self.backend) as op:
+        with self._operation("ifriend.session.list_sessions") as op:
             headers = await self.store.list(app_name, user_id)
             op.set_attribute("ifriend.sessions", len(headers))
             headers.sort(key=lambda h: (h.last_update_time, h.key.user_id, h.key.session_id))
@@ -160,20 +170,20 @@ class SessionService(BaseSessionService):
 
     async def delete_session(self, *, app_name: str, user_id: str, session_id: str) -> None:
         key = self._key(app_name, user_id, session_id)
-        with operation("ifriend.session.delete_session", backend=self.backend):
+        with self._operation("ifriend.session.delete_session"):
             await self.store.delete(key)
 
     async def get_user_state(self, *, app_name: str, user_id: str) -> dict[str, Any]:
         validate_id("app_name", app_name, self.limits)
         validate_id("user_id", user_id, self.limits)
-        with operation("ifriend.session.get_user_state", backend=self.backend):
+        with self._operation("ifriend.session.get_user_state"):
             return await self.store.get_user_state(app_name, user_id)
 
     async def append_event(self, session: Session, event: Event) -> Event:
         if event.partial:
             return event
         key = self._key(session.app_name, session.user_id, session.id)
-        with operation("ifriend.session.append_event", backend=self.backend) as op:
+        with self._operation("ifriend.session.append_event") as op:
             validate_id("event id", event.id, self.limits)
             validate_timestamp(event.id, event.timestamp)
             delta = event.actions.state_delta if event.actions else {}
@@ -197,7 +207,7 @@ class SessionService(BaseSessionService):
                 try:
                     result = await self.store.append(key, record, expected=expected)
                 except StaleSessionError:
-                    telemetry.count(
+                    (self.telemetry or current_recorder()).count(
                         telemetry.STALE_WRITES, attributes={"ifriend.backend": self.backend}
                     )
                     raise

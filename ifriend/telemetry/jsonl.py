@@ -16,7 +16,9 @@ A metric line (written at each metric export, cumulative)::
      "points": [{"attributes": {...}, "count": 9, "sum": 0.01,
                  "bounds": [...], "buckets": [...]}]}           # a histogram
 
-Lines are appended (several processes may share a file); a batch is one write.
+Lines are appended (several processes may share a file); a batch is one write. The file
+is rotated by size (`[telemetry] max_file_bytes`, `max_files`): `traces.jsonl.1` holds
+the lines before those of `traces.jsonl`, `.2` those before, and so on.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -40,16 +43,30 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+try:
+    import fcntl
+except ImportError:  # not on Windows
+    fcntl = None  # type: ignore[assignment]
+
 
 # Spans serialized between two releases of the GIL (a batch is ~8 µs a span of Python).
 YIELD_EVERY = 32
 
 
 class _LineFile:
-    """An append-only file opened on first write, shared by the span and metric exporters."""
+    """An append-only file opened on first write, shared by the span and metric exporters.
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    With `max_bytes`, a batch that would take the file past it first rotates the set:
+    `traces.jsonl` becomes `traces.jsonl.1`, `.1` becomes `.2`, ... and the oldest beyond
+    `max_files` (the current file included) is deleted. A batch is never split across
+    files. Processes sharing the file take a lock (on its folder) around each batch, and
+    one that finds the file rotated by another reopens it.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, max_bytes: int = 0, max_files: int = 1) -> None:
         self.path = Path(path)
+        self.max_bytes = max_bytes
+        self.max_files = max(1, max_files)
         self._file: BinaryIO | None = None
         self._lock = threading.Lock()
         self._users = 0
@@ -61,9 +78,37 @@ class _LineFile:
         with self._lock:
             if self._file is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._file = open(self.path, "ab")  # noqa: SIM115 - kept open between batches
-            self._file.write(data)
-            self._file.flush()
+            with _locked(self.path.parent):
+                file = self._open()
+                size = os.fstat(file.fileno()).st_size
+                if self.max_bytes and size and size + len(data) > self.max_bytes:
+                    self._rotate()
+                    file = self._open()
+                file.write(data)
+                file.flush()
+
+    def _open(self) -> BinaryIO:
+        """The file at `path`, opened again if another process rotated it away."""
+        file = self._file
+        if file is not None:
+            try:
+                if os.stat(self.path).st_ino == os.fstat(file.fileno()).st_ino:
+                    return file
+            except FileNotFoundError:
+                pass
+            file.close()
+        self._file = file = open(self.path, "ab")  # noqa: SIM115 - kept open between batches
+        return file
+
+    def _rotate(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        names = [self.path, *rotated_names(self.path, self.max_files - 1)]
+        names[-1].unlink(missing_ok=True)
+        for older, newer in zip(reversed(names[1:]), reversed(names[:-1])):
+            if newer.exists():
+                os.replace(newer, older)
 
     def acquire(self) -> _LineFile:
         with self._lock:
@@ -76,6 +121,25 @@ class _LineFile:
             if self._users <= 0 and self._file is not None:
                 self._file.close()
                 self._file = None
+
+
+def rotated_names(path: Path, count: int) -> list[Path]:
+    """`path.1` ... `path.<count>`: where rotation moves older lines, newest first."""
+    return [path.with_name(f"{path.name}.{i}") for i in range(1, count + 1)]
+
+
+@contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    """An exclusive lock between processes on `folder` (none where `fcntl` is missing)."""
+    if fcntl is None:
+        yield
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def span_record(span: ReadableSpan, service: str | None = None) -> dict[str, Any]:
@@ -216,6 +280,6 @@ def _instrument_kinds() -> list[type]:
     return [Counter, UpDownCounter, Histogram, ObservableCounter, ObservableUpDownCounter, ObservableGauge]
 
 
-def line_file(path: str | os.PathLike[str]) -> _LineFile:
-    """A file the span and metric exporters can share."""
-    return _LineFile(path)
+def line_file(path: str | os.PathLike[str], *, max_bytes: int = 0, max_files: int = 1) -> _LineFile:
+    """A file the span and metric exporters can share, rotated by size (see `_LineFile`)."""
+    return _LineFile(path, max_bytes=max_bytes, max_files=max_files)

@@ -1,7 +1,7 @@
 """A batch span processor whose request path never waits, and an exporter that redacts.
 
 `BoundedBatchSpanProcessor.on_end` appends the span to a bounded queue and returns;
-a worker thread exports batches. When the queue is full (the collector is slow or
+a worker thread exports batches (and then runs `after_export`: deferred metric points). When the queue is full (the collector is slow or
 unreachable) the new span is dropped, counted (`ifriend.telemetry.spans_dropped` and
 `dropped`), and a warning is logged once. Flushing and shutting down are bounded by
 their timeouts even if an export hangs.
@@ -14,11 +14,15 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, attach, detach, set_value
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import Status
+
+from .privacy import conversation_id_attribute, user_id_attribute
+from .recorder import SCOPE
 
 logger = logging.getLogger("ifriend.telemetry")
 
@@ -35,6 +39,7 @@ class BoundedBatchSpanProcessor(SpanProcessor):
         schedule_delay_millis: float = 2000,
         on_drop: Callable[[int], None] | None = None,
         shutdown_timeout_millis: int = 5000,
+        after_export: Callable[[], None] | None = None,
     ) -> None:
         if max_export_batch_size > max_queue_size:
             max_export_batch_size = max_queue_size
@@ -48,6 +53,7 @@ class BoundedBatchSpanProcessor(SpanProcessor):
         # None until the first export; False while the exporter fails (collector away).
         self.healthy: bool | None = None
         self._on_drop = on_drop
+        self._after_export = after_export
         self._warned = False
         self._queue: collections.deque[ReadableSpan] = collections.deque()
         self._wake = threading.Event()
@@ -96,6 +102,11 @@ class BoundedBatchSpanProcessor(SpanProcessor):
             with self._lock:
                 requests, self._flush_requests = self._flush_requests, []
             self._export_all()
+            if self._after_export is not None:
+                try:
+                    self._after_export()
+                except Exception:  # it must not kill the worker
+                    logger.exception("telemetry: the work after an export failed")
             for done in requests:
                 done.set()
             if self._shutdown:
@@ -157,12 +168,35 @@ class BoundedBatchSpanProcessor(SpanProcessor):
         self.exporter.shutdown()
 
 
+class SharedSpanProcessor(SpanProcessor):
+    """A processor several Apps' providers share: their shutdown leaves it running (its
+    owner, the routing provider, shuts it down)."""
+
+    def __init__(self, inner: SpanProcessor) -> None:
+        self.inner = inner
+
+    def on_start(self, span: Any, parent_context: Any = None) -> None:
+        self.inner.on_start(span, parent_context=parent_context)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        self.inner.on_end(span)
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.inner.force_flush(timeout_millis)
+
+    def shutdown(self) -> None:
+        pass
+
+
 class RedactingSpanExporter(SpanExporter):
-    """Passes spans on without what an exception's text may hold.
+    """Passes spans on without what an exception's text may hold, and with other
+    libraries' session and user ids hashed as ifriend's are.
 
     ifriend's own spans record only exception types; other libraries' spans may
     record an exception's message and traceback (`record_exception`) or a status
     description, which can quote user data. Those are dropped; the exception type stays.
+    ADK records the session id in clear (`gen_ai.conversation.id`,
+    `gcp.vertex.agent.session_id`): it becomes the hash ifriend's turn span carries.
     """
 
     def __init__(self, inner: SpanExporter) -> None:
@@ -179,16 +213,31 @@ class RedactingSpanExporter(SpanExporter):
 
 
 _REDACTED_EVENT_KEYS = ("exception.message", "exception.stacktrace")
+# Ids other libraries record in clear, and how ifriend hashes them.
+_HASHED_IDS = {
+    "gen_ai.conversation.id": conversation_id_attribute,
+    "gcp.vertex.agent.session_id": conversation_id_attribute,
+    "user.id": user_id_attribute,
+}
 
 
 def redact(span: ReadableSpan) -> ReadableSpan:
-    """`span` without exception messages, tracebacks and status descriptions."""
+    """`span` without exception messages, tracebacks and status descriptions, and (unless
+    it is ifriend's) with the ids of `_HASHED_IDS` hashed."""
+    scope = span.instrumentation_scope
+    attributes = span.attributes
+    ids = (
+        {}
+        if scope is not None and scope.name == SCOPE
+        else {k: hashed(str(attributes[k])) for k, hashed in _HASHED_IDS.items() if k in attributes}
+    )
+    ids = {k: v for k, v in ids.items() if v != attributes[k]}
     status = span.status
     risky_status = status is not None and status.description
     risky_events = any(
         key in (event.attributes or {}) for event in span.events for key in _REDACTED_EVENT_KEYS
     )
-    if not risky_status and not risky_events:
+    if not risky_status and not risky_events and not ids:
         return span
     from opentelemetry.sdk.trace import Event
 
@@ -205,7 +254,7 @@ def redact(span: ReadableSpan) -> ReadableSpan:
         context=span.context,
         parent=span.parent,
         resource=span.resource,
-        attributes=span.attributes,
+        attributes={**attributes, **ids} if ids else attributes,
         events=events,
         links=span.links,
         kind=span.kind,

@@ -14,7 +14,8 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from . import operation
+from .names import GEN_AI_OPERATION, MEMORY_GEN_AI_OPERATIONS
+from .recorder import Recorder, current_recorder
 
 S = TypeVar("S")
 logger = logging.getLogger("ifriend.telemetry")
@@ -79,10 +80,13 @@ def _wrap(
     before: Callable[[str, tuple[Any, ...], dict[str, Any]], dict[str, Any]] | None,
     after: Callable[[str, Any], dict[str, Any]],
     name: str,
+    recorder: Recorder | None,
 ) -> Callable[..., Any]:
+    attributes = {GEN_AI_OPERATION: MEMORY_GEN_AI_OPERATIONS[name]} if name in MEMORY_GEN_AI_OPERATIONS else {}
+
     @functools.wraps(method)
     async def traced(*args: Any, **kwargs: Any) -> Any:
-        with operation(span_name, backend=backend) as op:
+        with (recorder or current_recorder()).operation(span_name, backend=backend, **attributes) as op:
             if before is not None:
                 op.set_attributes(before(name, args, kwargs))
             result = await method(*args, **kwargs)
@@ -94,15 +98,20 @@ def _wrap(
     return traced
 
 
-def instrument_memory_service(service: S, *, backend: str) -> S:
-    """`service` with an `ifriend.memory.<op>` operation around each memory operation."""
-    return _instrument(service, "ifriend.memory", MEMORY_OPERATIONS, backend, _memory_attributes, _memory_result)
+def instrument_memory_service(service: S, *, backend: str, recorder: Recorder | None = None) -> S:
+    """`service` with an `ifriend.memory.<op>` operation around each memory operation,
+    recorded on `recorder` (an App's; None: whichever is in flight)."""
+    return _instrument(
+        service, "ifriend.memory", MEMORY_OPERATIONS, backend, _memory_attributes, _memory_result, recorder
+    )
 
 
-def instrument_session_service(service: S, *, backend: str) -> S:
+def instrument_session_service(service: S, *, backend: str, recorder: Recorder | None = None) -> S:
     """`service` (an ADK session service not built on ifriend's `SessionService`) with an
-    `ifriend.session.<op>` operation around each session operation."""
-    return _instrument(service, "ifriend.session", SESSION_OPERATIONS, backend, None, _session_result)
+    `ifriend.session.<op>` operation around each session operation, recorded on `recorder`."""
+    return _instrument(
+        service, "ifriend.session", SESSION_OPERATIONS, backend, None, _session_result, recorder
+    )
 
 
 def _instrument(
@@ -112,6 +121,7 @@ def _instrument(
     backend: str,
     before: Callable[[str, tuple[Any, ...], dict[str, Any]], dict[str, Any]] | None,
     after: Callable[[str, Any], dict[str, Any]],
+    recorder: Recorder | None,
 ) -> S:
     if getattr(service, _MARK, False):
         return service
@@ -120,7 +130,7 @@ def _instrument(
         if method is None or not callable(method):
             continue
         try:
-            setattr(service, name, _wrap(method, f"{prefix}.{name}", backend, before, after, name))
+            setattr(service, name, _wrap(method, f"{prefix}.{name}", backend, before, after, name, recorder))
         except (AttributeError, TypeError, ValueError):  # slots, frozen models
             logger.debug("telemetry: cannot instrument %s.%s", type(service).__name__, name)
             return service

@@ -1,20 +1,22 @@
-"""The OpenTelemetry SDK, set up from `[telemetry]`, once per process.
+"""The OpenTelemetry SDK of each App, built from its `[telemetry]`.
 
-`start_telemetry(settings)` is what the App calls on enter; the returned lease's
-`release()` on exit flushes what is queued. The rules:
+`start_telemetry(settings, recorder)` is what the App calls on enter; the returned
+lease's `release()` on exit exports what is queued and shuts the App's SDK down. The rules:
 
-- `exporter = "none"` (the default) sets up no SDK: spans and metrics go to the
-  OpenTelemetry API's no-op implementation (unless the host process set up its own).
-- OpenTelemetry's global providers can be set only once per process. The first App
-  that starts with an exporter installs them; a later App in the same process shares
-  them (its own `[telemetry]` is not applied, which is logged at debug). If the host
-  process (or a test suite) set its own providers first, ifriend keeps them and adds
-  nothing.
-- The providers shut down when the process exits (OpenTelemetry's own atexit hooks);
-  an App's exit only flushes, bounded by `FLUSH_SECONDS`, so an unreachable collector
-  never holds up a shutdown for long.
-- Privacy rules (hashing user ids, ADK's content capture) apply from the App's start
-  to its exit, whatever the exporter.
+- `exporter = "none"` (the default) builds no SDK: the App's spans and metrics go to
+  the OpenTelemetry API's global providers (a no-op, unless the host process set its own).
+- Any other exporter gives the App providers of its own, never made global: two Apps in
+  one process (tests, notebooks, a reload) each export to their own place, whoever set
+  the process's global providers.
+- Other libraries (ADK) record on the global providers. If the process has none, the
+  first App that exports installs routing ones (`routing`): their spans then go to the
+  App whose turn made them, sampled, batched and redacted as its own. If the host set
+  its own global providers first, ADK's spans go there, and they share trace ids with
+  ifriend's (the context carries them), so a backend receiving both joins them.
+- An App's exit exports what is queued, bounded by `FLUSH_SECONDS`, so an unreachable
+  collector never holds up a shutdown for long.
+- Privacy rules (hashing ids, ADK's content capture) are the process's: the latest
+  running App's, from its start to its exit, whatever the exporter.
 
 The standard variables work: `OTEL_SDK_DISABLED=true` turns the SDK off,
 `OTEL_SERVICE_NAME` / `OTEL_RESOURCE_ATTRIBUTES` name the service,
@@ -34,7 +36,7 @@ import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -42,14 +44,19 @@ from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased, Sampler, TraceIdRatioBased
 
 from ..config import Settings, TelemetrySettings
 from ..errors import ConfigError
-from . import SPANS_DROPPED, Privacy, privacy, set_privacy
+from .deferred import DeferredPoints
+from .names import SPANS_DROPPED
+from .privacy import Privacy, privacy, set_privacy
 from .processor import BoundedBatchSpanProcessor, RedactingSpanExporter
+from .recorder import SCOPE, Recorder
+from .routing import RoutingTracerProvider
+from .spans import SpanSink
 
 logger = logging.getLogger("ifriend.telemetry")
 
@@ -75,12 +82,16 @@ ADK_LOGGER = "google_adk"
 
 @dataclass
 class Telemetry:
-    """A tracer provider and a meter provider built from `[telemetry]` (not yet global)."""
+    """One App's SDK, built from `[telemetry]`: providers (never made global), the span
+    processor, the sink of ifriend's own spans (`spans.SpanSink`) and its deferred
+    histogram points (`deferred.DeferredPoints`)."""
 
     settings: TelemetrySettings
     tracer_provider: TracerProvider
     meter_provider: MeterProvider
     span_processor: BoundedBatchSpanProcessor
+    sink: SpanSink
+    deferred: DeferredPoints
     description: str
 
     _closed: bool = False
@@ -105,7 +116,8 @@ class Telemetry:
 
     def shutdown(self, timeout: float = SHUTDOWN_MILLIS / 1000) -> None:
         """Export what is left and stop; bounded by `timeout` (half a second while the
-        collector is away). Called at process exit for the installed telemetry."""
+        collector is away). The App's exit calls it (and the process's exit, for an App
+        never exited)."""
         if self._closed:
             return
         self._closed = True
@@ -118,6 +130,11 @@ class Telemetry:
     @property
     def dropped_spans(self) -> int:
         return self.span_processor.dropped
+
+    def add_span_processor(self, processor: SpanProcessor) -> None:
+        """Hand every span of this App, its own and ADK's, to `processor` too."""
+        self.tracer_provider.add_span_processor(processor)
+        self.sink.add(processor)
 
 
 def build_telemetry(
@@ -140,13 +157,15 @@ def build_telemetry(
     span_exporter, metric_reader, description = _exporters(settings, env, protocol_from_file)
     if not settings.capture_content:
         span_exporter = RedactingSpanExporter(span_exporter)
-    # Shut down by `install` at process exit (bounded), not by the SDK's own atexit hooks.
+    # Shut down by the App's exit (bounded), not by the SDK's own atexit hooks.
     meter_provider = MeterProvider(
         resource=resource, metric_readers=[metric_reader, *metric_readers], shutdown_on_exit=False
     )
-    dropped = meter_provider.get_meter("ifriend.telemetry").create_counter(
+    own_meter = meter_provider.get_meter("ifriend.telemetry")
+    dropped = own_meter.create_counter(
         SPANS_DROPPED, unit="1", description="Spans dropped because the export queue was full"
     )
+    deferred = DeferredPoints(own_meter)
     processor = BoundedBatchSpanProcessor(
         span_exporter,
         max_queue_size=_env_int(env, "OTEL_BSP_MAX_QUEUE_SIZE", 2048),
@@ -154,12 +173,14 @@ def build_telemetry(
         schedule_delay_millis=_env_int(env, "OTEL_BSP_SCHEDULE_DELAY", 2000),
         on_drop=dropped.add,
         shutdown_timeout_millis=SHUTDOWN_MILLIS,
+        after_export=deferred.drain,
     )
     tracer_provider = TracerProvider(
         sampler=sampler(settings.sample_ratio), resource=resource, shutdown_on_exit=False
     )
     tracer_provider.add_span_processor(processor)
-    return Telemetry(settings, tracer_provider, meter_provider, processor, description)
+    sink = SpanSink(processor, resource, SCOPE, settings.sample_ratio)
+    return Telemetry(settings, tracer_provider, meter_provider, processor, sink, deferred, description)
 
 
 def sampler(ratio: float) -> Sampler:
@@ -183,7 +204,9 @@ def _exporters(
     if settings.exporter == "jsonl":
         from .jsonl import JsonLinesMetricExporter, JsonLinesSpanExporter, line_file
 
-        shared = line_file(os.path.abspath(settings.file))
+        shared = line_file(
+            os.path.abspath(settings.file), max_bytes=settings.max_file_bytes, max_files=settings.max_files
+        )
         spans = JsonLinesSpanExporter(shared.path, file=shared)
         reader = PeriodicExportingMetricReader(
             JsonLinesMetricExporter(shared.path, file=shared), export_interval_millis=interval
@@ -301,40 +324,30 @@ def _env_int(env: Mapping[str, str], name: str, default: int) -> int:
         return default
 
 
-# -- once per process ----------------------------------------------------------------------
+# -- one SDK per App -----------------------------------------------------------------------
 
 _lock = threading.RLock()
-_installed: Telemetry | None = None
+_routing: RoutingTracerProvider | None = None
 
 
-def installed() -> Telemetry | None:
-    """The telemetry an App installed in this process, if any."""
-    return _installed
-
-
-def _provider_is_set() -> bool:
-    return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
-
-
-def _meter_provider_is_set() -> bool:
-    from opentelemetry.metrics._internal import _ProxyMeterProvider
-
-    return not isinstance(metrics.get_meter_provider(), _ProxyMeterProvider)
-
-
-def install(telemetry: Telemetry) -> bool:
-    """Make `telemetry` the process's global providers; False (and nothing done) if the
-    process already has a tracer provider."""
-    global _installed
+def _install_routing() -> RoutingTracerProvider | None:
+    """Make the routing providers the process's global ones, unless it has its own: other
+    libraries' spans and metrics (ADK's) then follow the App in flight. Once per process."""
+    global _routing
     with _lock:
-        if _installed is not None or _provider_is_set():
-            return False
-        trace.set_tracer_provider(telemetry.tracer_provider)
-        if not _meter_provider_is_set():
-            metrics.set_meter_provider(telemetry.meter_provider)
-        _installed = telemetry
-        atexit.register(telemetry.shutdown)
-        return True
+        if _routing is not None:
+            return _routing
+        if not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
+            return None
+        from opentelemetry.metrics._internal import _ProxyMeterProvider
+
+        from .routing import RoutingMeterProvider
+
+        _routing = RoutingTracerProvider()
+        trace.set_tracer_provider(_routing)
+        if isinstance(metrics.get_meter_provider(), _ProxyMeterProvider):
+            metrics.set_meter_provider(RoutingMeterProvider())
+        return _routing
 
 
 @dataclass
@@ -342,18 +355,22 @@ class TelemetryLease:
     """What one App holds from `start_telemetry`; `release()` on the App's exit."""
 
     settings: TelemetrySettings
+    recorder: Recorder
     telemetry: Telemetry | None = None
     _released: bool = False
 
     async def release(self) -> None:
-        """Flush the telemetry (bounded by `FLUSH_SECONDS`); the privacy rules go back to
-        those of the App still running (the latest started), or to what they were."""
+        """Stop the App's recorder and shut its SDK down (what is queued is exported,
+        bounded by `FLUSH_SECONDS`); the privacy rules go back to those of the App still
+        running (the latest started), or to what they were."""
         if self._released:
             return
         self._released = True
+        self.recorder.stop()
         try:
             if self.telemetry is not None:
-                await flush_in_background(self.telemetry, FLUSH_SECONDS)
+                atexit.unregister(self.telemetry.shutdown)
+                await close_in_background(self.telemetry, FLUSH_SECONDS)
         finally:
             with _lock:
                 _leases.remove(self)
@@ -366,20 +383,21 @@ _leases: list[TelemetryLease] = []
 _before: dict[str, Any] = {}
 
 
-def start_telemetry(settings: Settings) -> TelemetryLease:
-    """Apply `[telemetry]` for an App: privacy rules, ADK's content switch, and the SDK
-    (installed if this is the first App with an exporter and the process has none)."""
-    lease = TelemetryLease(settings.telemetry)
+def start_telemetry(settings: Settings, recorder: Recorder) -> TelemetryLease:
+    """Apply `[telemetry]` for an App: privacy rules, ADK's content switch, and the App's
+    own SDK (none for `exporter = "none"`), which `recorder` records into from now on."""
+    lease = TelemetryLease(settings.telemetry, recorder)
     with _lock:
         _leases.append(lease)
         _apply_rules(settings.telemetry)
     try:
-        lease.telemetry = _shared_telemetry(settings)
+        lease.telemetry = _own_telemetry(settings)
     except BaseException:
         with _lock:
             _leases.remove(lease)
             _apply_rules(_leases[-1].settings if _leases else None)
         raise
+    recorder.start(lease.telemetry)
     return lease
 
 
@@ -422,34 +440,21 @@ def _restore_env(previous: dict[str, str | None]) -> None:
             os.environ[name] = value
 
 
-def _shared_telemetry(settings: Settings) -> Telemetry | None:
-    t = settings.telemetry
-    if t.exporter == "none":
-        return None
-    if _installed is not None:
-        if _installed.settings != t:
-            logger.debug(
-                "telemetry: already set up in this process by the first App (%s); "
-                "this App's [telemetry] is not applied",
-                _installed.description,
-            )
-        return _installed
-    if _provider_is_set():
-        logger.debug(
-            "telemetry: this process already has an OpenTelemetry tracer provider; "
-            "keeping it ([telemetry] exporter = %r not applied)",
-            t.exporter,
-        )
-        return None
+def _own_telemetry(settings: Settings) -> Telemetry | None:
     built = build_telemetry(
-        t, protocol_from_file=settings.origin("telemetry", "protocol") != "default"
+        settings.telemetry, protocol_from_file=settings.origin("telemetry", "protocol") != "default"
     )
     if built is None:
         return None
-    if not install(built):  # lost a race with another thread
-        built.shutdown(0.1)
-        return _installed
-    logger.info("telemetry: exporting spans and metrics to %s", built.description)
+    atexit.register(built.shutdown)  # an App never exited still exports what it queued
+    routing = _install_routing()
+    if routing is not None:
+        for processor in routing.processors:  # ADK's server's, added to the global provider
+            built.add_span_processor(processor)
+        where = "ADK's spans too"
+    else:
+        where = "ADK's go to the process's own OpenTelemetry providers"
+    logger.info("telemetry: exporting spans and metrics to %s (%s)", built.description, where)
     return built
 
 
@@ -460,8 +465,9 @@ def _user_id_key(settings: TelemetrySettings, current: bytes) -> bytes:
     return hashlib.sha256(b"ifriend user ids\0" + secret.get_secret_value().encode()).digest()
 
 
-async def flush_in_background(telemetry: Telemetry, timeout: float) -> bool:
-    """`telemetry.flush()` on a daemon thread, waited for at most `timeout` seconds.
+async def close_in_background(telemetry: Telemetry, timeout: float) -> bool:
+    """`telemetry.flush()` then `shutdown()` on a daemon thread, waited for at most
+    `timeout` seconds (False if it took longer, or the flush timed out).
 
     The event loop keeps running meanwhile, and a hung export cannot hold up the exit.
     """
@@ -469,10 +475,12 @@ async def flush_in_background(telemetry: Telemetry, timeout: float) -> bool:
     done: asyncio.Future[bool] = loop.create_future()
 
     def work() -> None:
+        deadline = time.monotonic() + timeout
         try:
             result = telemetry.flush(timeout)
+            telemetry.shutdown(max(0.1, deadline - time.monotonic()))
         except Exception:
-            logger.exception("telemetry: flush failed")
+            logger.exception("telemetry: shutting down failed")
             result = False
         if not loop.is_closed():
             loop.call_soon_threadsafe(lambda: done.done() or done.set_result(result))
@@ -481,5 +489,5 @@ async def flush_in_background(telemetry: Telemetry, timeout: float) -> bool:
     try:
         return await asyncio.wait_for(asyncio.shield(done), timeout + 0.5)
     except TimeoutError:
-        logger.warning("telemetry: flush did not finish within %.1fs", timeout)
+        logger.warning("telemetry: export did not finish within %.1fs", timeout)
         return False

@@ -30,9 +30,10 @@ from ifriend.sessions.store import (
     SessionKey,
     StoredSession,
 )
-from ifriend.telemetry import SpanKind, current_span, db_attributes, note, operation_span
+from ifriend.telemetry import SpanKind, current_span, db_attributes, note, operation_span, span_name
+from ifriend.telemetry.names import CALL, DB_NAMESPACE, DB_SYSTEM
 
-from . import failures, schema, statements
+from . import failures, schema, spans, statements
 from .settings import MySQLSettings
 from .statements import Batch, Result
 
@@ -108,6 +109,8 @@ class MySQLStore:
         try:
             async with asyncio.timeout(self._timeout):
                 conn = await driver.connect(**self._connect_kwargs())
+            if "mariadb" in str(conn.get_server_info()).lower():
+                self._span_attributes[DB_SYSTEM] = "mariadb"
             try:
                 await self._ensure_schema(conn)
             except BaseException:
@@ -160,6 +163,7 @@ class MySQLStore:
 
     async def _execute(self, conn: Any, batch: Batch) -> list[Result]:
         """Send `batch` (one round trip) and read every result it produces."""
+        spans.sent(batch.parts)
         cur = conn.cursor()
         results: list[Result] = []
         await cur.execute(batch.sql, batch.args or None)
@@ -173,13 +177,14 @@ class MySQLStore:
     async def _run(
         self, operation: str, work: Callable[[Any], Awaitable[T]], *, retry: bool = True
     ) -> T:
-        """`_attempt` in the round trip's span (`ifriend.mysql.<operation>`)."""
+        """`_attempt` in the call's client span (named by the statements it sends, `spans`)."""
+        attributes = self._span_attributes
         with operation_span(
-            f"ifriend.mysql.{operation}",
+            span_name(None, attributes.get(DB_NAMESPACE), attributes[DB_SYSTEM]),
             kind=SpanKind.CLIENT,
-            **self._span_attributes,
-            **{"db.operation.name": operation},
-        ):
+            **attributes,
+            **{CALL: operation},
+        ) as span, spans.naming(span, attributes):
             return await self._attempt(operation, work, retry=retry)
 
     async def _attempt(

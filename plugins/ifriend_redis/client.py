@@ -15,6 +15,7 @@ import asyncio
 import hashlib
 import importlib
 from collections.abc import Awaitable, Callable, Sequence
+from contextvars import ContextVar
 from types import ModuleType, TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -22,7 +23,8 @@ from urllib.parse import parse_qs, urlsplit
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from ifriend.errors import BackendTimeoutError, BackendUnavailableError, PluginError
-from ifriend.telemetry import db_attributes, tracer
+from ifriend.telemetry import batch_operation, db_attributes, span_name, tracer
+from ifriend.telemetry.names import CALL, DB_BATCH_SIZE, DB_OPERATION, DB_PROCEDURE, SERVER_ADDRESS, SERVER_PORT
 
 from . import scripts, shared
 from .cluster import topology_error
@@ -72,6 +74,8 @@ class RedisClient:
             **_server_attributes(settings.url),
         }
         self._operation_attributes: dict[str, dict[str, Any]] = {}
+        self._script_names = {sha: name for name, sha in self.shas.items()}
+        self._named: dict[tuple[Any, ...], tuple[str, dict[str, Any]]] = {}
 
     @property
     def redis(self) -> Any:
@@ -145,6 +149,7 @@ class RedisClient:
         is loaded and the ops from the first NOSCRIPT on are sent again: every op is
         idempotent. Call it inside `bounded()`, which sets the deadline.
         """
+        _sending(ops)
         replies = await (self._transport or self.transport).exchange(ops)
         for i, reply in enumerate(replies):
             if isinstance(reply, Exception):
@@ -159,6 +164,7 @@ class RedisClient:
 
     async def exchange(self, ops: Sequence[Op]) -> list[Any]:
         """One pipelined send of `ops` (per master, on a cluster); raw replies, errors as values."""
+        _sending(ops)
         return await (self._transport or self.transport).exchange(ops)
 
     def _raise_any(self, replies: Sequence[Any]) -> None:
@@ -170,14 +176,45 @@ class RedisClient:
                 raise reply
 
     def operation_attributes(self, operation: str) -> dict[str, Any]:
-        """`span_attributes` plus `db.operation.name` (one dict per operation, kept)."""
+        """`span_attributes` plus `ifriend.call` (one dict per operation, kept)."""
         found = self._operation_attributes.get(operation)
         if found is None:
-            found = self._operation_attributes[operation] = {
-                **self.span_attributes,
-                "db.operation.name": operation,
-            }
+            found = self._operation_attributes[operation] = {**self.span_attributes, CALL: operation}
         return found
+
+    def span_naming(self, ops: Sequence[Op]) -> tuple[str, dict[str, Any]]:
+        """The span name and `db.*` attributes of a call that sent `ops` (Redis conventions):
+        `EVALSHA append`, `PIPELINE probe` (a script and other commands), `PIPELINE GET`
+        (several GETs), `PIPELINE 127.0.0.1:6379`; `MULTI` likewise for a transaction."""
+        key = tuple(op[1] if op[0] == "EVALSHA" else op[0] for op in ops)
+        found = self._named.get(key)
+        if found is None:
+            if len(self._named) > 1024:  # ops are a few fixed shapes; never grow without bound
+                self._named.clear()
+            found = self._named[key] = self._name_of(ops)
+        return found
+
+    def _name_of(self, ops: Sequence[Op]) -> tuple[str, dict[str, Any]]:
+        commands = [_command_name(op) for op in ops]
+        if len(commands) >= 2 and commands[0] == "MULTI" and commands[-1] == "EXEC":
+            inner = commands[1:-1]
+            operation, size = batch_operation(inner, "MULTI") if len(inner) != 1 else (f"MULTI {inner[0]}", None)
+        else:
+            operation, size = batch_operation(commands, "PIPELINE")
+        scripts = {self._script_names.get(op[1], str(op[1])) for op in ops if op[0] == "EVALSHA"}
+        attributes: dict[str, Any] = {DB_OPERATION: operation}
+        if size is not None:
+            attributes[DB_BATCH_SIZE] = size
+        if len(scripts) == 1:
+            target = attributes[DB_PROCEDURE] = scripts.pop()
+        else:
+            target = self._server_target()
+        return span_name(operation, target, "redis"), attributes
+
+    def _server_target(self) -> str | None:
+        address = self.span_attributes.get(SERVER_ADDRESS)
+        port = self.span_attributes.get(SERVER_PORT)
+        return f"{address}:{port}" if address and port else address
 
     def bounded(self, operation: str, **attributes: Any) -> Bounded:
         """`async with client.bounded("probe") as span:` a span around one store call,
@@ -199,28 +236,31 @@ class Bounded:
 
     It runs on every call, so it is one class rather than `operation_span` and
     `asyncio.timeout` inside an `asynccontextmanager`: the span is started, not made
-    current (nothing nests under it), and records a failure as `operation_span` does,
-    by its type only.
+    current (nothing nests under it), named when it ends by the commands it sent
+    (`RedisClient.span_naming`), and records a failure as `operation_span` does, by its
+    type only.
     """
 
-    __slots__ = ("_attributes", "_client", "_operation", "_span", "_timeout")
+    __slots__ = ("_attributes", "_client", "_operation", "_span", "_timeout", "_token", "ops")
 
     def __init__(self, client: RedisClient, operation: str, attributes: dict[str, Any]) -> None:
         self._client = client
         self._operation = operation
         self._attributes = attributes
+        self.ops: Sequence[Op] | None = None  # the first commands sent: they name the span
 
     async def __aenter__(self) -> Span:
         attributes = self._client.operation_attributes(self._operation)
         if self._attributes:
             attributes = {**attributes, **self._attributes}
         self._span = tracer.start_span(
-            f"ifriend.redis.{self._operation}",
+            self._client._server_target() or "redis",
             kind=SpanKind.CLIENT,
             attributes=attributes,
             record_exception=False,
             set_status_on_exception=False,
         )
+        self._token = _in_flight.set(self)
         self._timeout = asyncio.timeout(self._client.settings.timeout_seconds)
         await self._timeout.__aenter__()
         return self._span
@@ -255,6 +295,11 @@ class Bounded:
             span.set_status(Status(StatusCode.ERROR))
             raise
         finally:
+            _in_flight.reset(self._token)
+            if self.ops is not None:
+                name, attributes = self._client.span_naming(self.ops)
+                span.update_name(name)
+                span.set_attributes(attributes)
             span.end()
 
     def _late(self) -> str:
@@ -262,8 +307,29 @@ class Bounded:
         return f"redis did not answer {self._operation} within {timeout:g}s"
 
 
+# Commands whose first argument is part of the name (`SCRIPT LOAD`, `CLUSTER SLOTS`).
+_CONTAINERS = frozenset({"ACL", "CLIENT", "CLUSTER", "COMMAND", "CONFIG", "FUNCTION", "MEMORY", "OBJECT", "SCRIPT", "XINFO"})
+
+
+def _command_name(op: Op) -> str:
+    name = str(op[0]).upper()
+    if name in _CONTAINERS and len(op) > 1:
+        return f"{name} {str(op[1]).upper()}"
+    return name
+
+
+_in_flight: ContextVar[Bounded | None] = ContextVar("ifriend_redis_call", default=None)
+
+
+def _sending(ops: Sequence[Op]) -> None:
+    """Tell the store call in flight (`bounded`) which commands it sends, to name its span."""
+    call = _in_flight.get()
+    if call is not None and call.ops is None:
+        call.ops = ops
+
+
 def _server_attributes(url: str) -> dict[str, Any]:
-    """`db.system`, `server.address`, `server.port`, `db.namespace` of a redis URL."""
+    """`db.system.name`, `server.address`, `server.port`, `db.namespace` of a redis URL."""
     parts = urlsplit(url)
     if parts.scheme == "unix":
         namespace = parse_qs(parts.query).get("db", ["0"])[-1]

@@ -320,15 +320,18 @@ async def test_every_call_is_a_span_naming_the_tier(store, key, spans):
     await fill(store, key, 2)
     await store.load(key)
     await store.probe(key, None)
-    names = {s.name: s for s in spans.get_finished_spans()}
-    for name in ("ifriend.redis.create", "ifriend.redis.append", "ifriend.redis.load",
-                 "ifriend.redis.probe"):
-        assert names[name].attributes["ifriend.tier"] == "redis"
-    assert names["ifriend.redis.load"].attributes["ifriend.events"] == 2
-    assert names["ifriend.redis.probe"].attributes["ifriend.outcome"] == "behind"
+    calls = {s.attributes["ifriend.call"]: s for s in spans.get_finished_spans()}
+    for call in ("create", "append", "load", "probe"):
+        assert calls[call].attributes["ifriend.tier"] == "redis"
+        assert calls[call].attributes["db.system.name"] == "redis"
+    for call in ("append", "probe"):  # `{db.operation.name} {script}`
+        assert calls[call].attributes["db.stored_procedure.name"] == call
+        assert calls[call].name == f"{calls[call].attributes['db.operation.name']} {call}"
+    assert calls["load"].attributes["ifriend.events"] == 2
+    assert calls["probe"].attributes["ifriend.outcome"] == "behind"
     with pytest.raises(StaleSessionError):
         await store.append(key, make_record("x"), expected=Revision("nope", 0))
-    failed = [s for s in spans.get_finished_spans() if s.name == "ifriend.redis.append"][-1]
+    failed = [s for s in spans.get_finished_spans() if s.attributes.get("ifriend.call") == "append"][-1]
     assert failed.attributes["error.type"] == "StaleSessionError"
     assert failed.attributes["ifriend.outcome"] == "stale"
 

@@ -42,21 +42,26 @@ def span_tree(spans):
     return finished, ancestors
 
 
+async def every_session_operation(app: App, app_name: str = APP) -> None:
+    """Each session operation once (get twice: found, then not)."""
+    service = app.session_service
+    session = await service.create_session(app_name=app_name, user_id="u", session_id="s")
+    await service.append_event(session, said("hello"))
+    await service.get_session(app_name=app_name, user_id="u", session_id="s")
+    await service.get_session(app_name=app_name, user_id="u", session_id="missing")
+    await service.list_sessions(app_name=app_name, user_id="u")
+    await service.get_user_state(app_name=app_name, user_id="u")
+    await service.delete_session(app_name=app_name, user_id="u", session_id="s")
+
+
 async def test_every_session_operation_is_a_span_and_a_duration_point(spans, metric_points):
     async with App() as app:
-        service = app.session_service
-        session = await service.create_session(app_name=APP, user_id="u", session_id="s")
-        await service.append_event(session, said("hello"))
-        await service.get_session(app_name=APP, user_id="u", session_id="s")
-        await service.get_session(app_name=APP, user_id="u", session_id="missing")
-        await service.list_sessions(app_name=APP, user_id="u")
-        await service.get_user_state(app_name=APP, user_id="u")
-        await service.delete_session(app_name=APP, user_id="u", session_id="s")
+        await every_session_operation(app)
 
     ops = ["create_session", "append_event", "get_session", "list_sessions", "get_user_state", "delete_session"]
     for op in ops:
         span = last_span(spans, f"ifriend.session.{op}")
-        assert span.attributes["ifriend.backend"] == "memory"
+        assert span.attributes["ifriend.backend"] == span.attributes["ifriend.tier"] == "memory"
         points = metric_points.points(telemetry.OPERATION_DURATION, ifriend__operation=span.name)
         assert points, op
         assert all(a["ifriend.backend"] == "memory" and a["ifriend.tier"] == "memory" for a, _ in points)

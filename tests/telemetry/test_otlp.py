@@ -1,4 +1,4 @@
-"""OTLP/HTTP export to a local receiver, and a collector that never answers."""
+"""OTLP export to a local receiver (HTTP and gRPC), and a collector that never answers."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import sys
 import textwrap
 import threading
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 import pytest
@@ -24,9 +25,9 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from opentelemetry.sdk.trace.export import SpanExporter
 
-import ifriend.telemetry
 from ifriend.config import TelemetrySettings
 from ifriend.sessions.service import SessionService
+from ifriend.telemetry import Recorder
 from ifriend.telemetry.setup import build_telemetry
 from ifriend_memory import MemoryStore
 
@@ -40,27 +41,14 @@ class Received:
     services: set[str] = field(default_factory=set)
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
-
-def _value(any_value) -> object:
-    kind = any_value.WhichOneof("value")
-    return getattr(any_value, kind) if kind else None
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[tuple[str, Received]]:
-    """An OTLP/HTTP receiver on 127.0.0.1 that decodes the protobuf payloads."""
-    got = Received()
-
-    async def traces(request: web.Request) -> web.Response:
-        assert request.content_type == "application/x-protobuf"
-        message = ExportTraceServiceRequest.FromString(await request.read())
+    def take_spans(self, message: ExportTraceServiceRequest) -> None:
         for resource_spans in message.resource_spans:
             for kv in resource_spans.resource.attributes:
                 if kv.key == "service.name":
-                    got.services.add(_value(kv.value))
+                    self.services.add(_value(kv.value))
             for scope_spans in resource_spans.scope_spans:
                 for span in scope_spans.spans:
-                    got.spans.append(
+                    self.spans.append(
                         {
                             "name": span.name,
                             "trace_id": span.trace_id.hex(),
@@ -70,16 +58,33 @@ async def receiver() -> AsyncIterator[tuple[str, Received]]:
                             "attributes": {kv.key: _value(kv.value) for kv in span.attributes},
                         }
                     )
-        got.arrived.set()
+        self.arrived.set()
+
+    def take_metrics(self, message: ExportMetricsServiceRequest) -> None:
+        for resource_metrics in message.resource_metrics:
+            for scope_metrics in resource_metrics.scope_metrics:
+                self.metrics.update(m.name for m in scope_metrics.metrics)
+
+
+def _value(any_value) -> object:
+    kind = any_value.WhichOneof("value")
+    return getattr(any_value, kind) if kind else None
+
+
+@asynccontextmanager
+async def http_receiver() -> AsyncIterator[tuple[str, Received]]:
+    """An OTLP/HTTP receiver on 127.0.0.1 that decodes the protobuf payloads."""
+    got = Received()
+
+    async def traces(request: web.Request) -> web.Response:
+        assert request.content_type == "application/x-protobuf"
+        got.take_spans(ExportTraceServiceRequest.FromString(await request.read()))
         return web.Response(
             body=ExportTraceServiceResponse().SerializeToString(), content_type="application/x-protobuf"
         )
 
     async def metrics(request: web.Request) -> web.Response:
-        message = ExportMetricsServiceRequest.FromString(await request.read())
-        for resource_metrics in message.resource_metrics:
-            for scope_metrics in resource_metrics.scope_metrics:
-                got.metrics.update(m.name for m in scope_metrics.metrics)
+        got.take_metrics(ExportMetricsServiceRequest.FromString(await request.read()))
         return web.Response(
             body=ExportMetricsServiceResponse().SerializeToString(), content_type="application/x-protobuf"
         )
@@ -98,6 +103,44 @@ async def receiver() -> AsyncIterator[tuple[str, Received]]:
         await runner.cleanup()
 
 
+@asynccontextmanager
+async def grpc_receiver() -> AsyncIterator[tuple[str, Received]]:
+    """An OTLP/gRPC collector on 127.0.0.1 (grpcio's asyncio server, the collector services)."""
+    import grpc
+    from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2_grpc
+    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
+
+    got = Received()
+
+    class Traces(trace_service_pb2_grpc.TraceServiceServicer):
+        async def Export(self, request, context):  # noqa: N802 - the service's name
+            got.take_spans(request)
+            return ExportTraceServiceResponse()
+
+    class Metrics(metrics_service_pb2_grpc.MetricsServiceServicer):
+        async def Export(self, request, context):  # noqa: N802
+            got.take_metrics(request)
+            return ExportMetricsServiceResponse()
+
+    server = grpc.aio.server()
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Traces(), server)
+    metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(Metrics(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        yield f"http://127.0.0.1:{port}", got
+    finally:
+        await server.stop(grace=None)
+
+
+@pytest.fixture(params=["http/protobuf", "grpc"])
+async def receiver(request) -> AsyncIterator[tuple[str, str, Received]]:
+    """(protocol, endpoint, what arrived) of an OTLP receiver of each protocol."""
+    opened = grpc_receiver() if request.param == "grpc" else http_receiver()
+    async with opened as (url, got):
+        yield request.param, url, got
+
+
 BOT = textwrap.dedent(
     """
     import asyncio, sys
@@ -105,7 +148,7 @@ BOT = textwrap.dedent(
 
     async def main():
         settings = Settings.model_validate({"telemetry": {
-            "exporter": "otlp", "endpoint": sys.argv[1], "protocol": "http/protobuf",
+            "exporter": "otlp", "endpoint": sys.argv[1], "protocol": sys.argv[2],
             "service_name": "ifriend-otlp-test"}})
         async with App(settings) as app:
             async for _ in app.conversations.turn(user_id="U1", session_id="s1", text="hello"):
@@ -116,11 +159,11 @@ BOT = textwrap.dedent(
 )
 
 
-async def test_spans_and_metrics_arrive_over_otlp_http_with_their_links(receiver):
-    url, got = receiver
+async def test_spans_and_metrics_arrive_over_otlp_with_their_links(receiver):
+    protocol, url, got = receiver
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", BOT, url, env=env,
+        sys.executable, "-c", BOT, url, protocol, env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(process.communicate(), 120)
@@ -144,6 +187,9 @@ async def test_spans_and_metrics_arrive_over_otlp_http_with_their_links(receiver
         assert "ifriend.turn" in list(ancestors(span)), span["name"]
     assert any(by_id[s["parent_id"]]["scope"] == "gcp.vertex.agent"
                for s in session if s["name"] == "ifriend.session.append_event")
+    assert turn["attributes"]["gen_ai.conversation.id"] == next(
+        s["attributes"]["gen_ai.conversation.id"] for s in adk if s["name"].startswith("invoke_agent")
+    ) != "s1"  # ADK's session id hashed as the turn's
     assert {"ifriend.operation.duration", "ifriend.turn.duration"} <= got.metrics
 
 
@@ -177,7 +223,7 @@ async def run_operations(service: SessionService, rounds: int) -> int:
     return 1 + 2 * rounds
 
 
-async def test_an_unreachable_collector_never_holds_up_an_operation(monkeypatch, caplog):
+async def test_an_unreachable_collector_never_holds_up_an_operation(caplog):
     """Counted, not timed: every operation completes while the one export to a collector
     that never answers is still in flight, as many as with telemetry off; the spans beyond
     the bounded queue are dropped, counted, and logged once."""
@@ -199,9 +245,10 @@ async def test_an_unreachable_collector_never_holds_up_an_operation(monkeypatch,
     settings = TelemetrySettings(exporter="otlp", endpoint=f"http://127.0.0.1:{port}")
     built = build_telemetry(settings, env=env)
     counting = built.span_processor.exporter = Counting(built.span_processor.exporter)
-    monkeypatch.setattr(ifriend.telemetry, "tracer", built.tracer_provider.get_tracer("ifriend"))
+    recorder = Recorder()
+    recorder.start(built)
     try:
-        done_on = await run_operations(SessionService(MemoryStore(), backend="memory"), rounds)
+        done_on = await run_operations(SessionService(MemoryStore(), backend="memory", telemetry=recorder), rounds)
         for _ in range(500):  # the worker thread may not have reached the exporter yet
             if counting.started:
                 break
@@ -209,7 +256,7 @@ async def test_an_unreachable_collector_never_holds_up_an_operation(monkeypatch,
         in_flight = counting.started - counting.finished
         snapshot = (counting.started, counting.finished, counting.spans, len(built.span_processor._queue))
     finally:
-        monkeypatch.undo()
+        recorder.stop()
         black_hole.close()
         built.shutdown(0.5)
     started, finished, sent, queued = snapshot

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import os
 import sys
 import textwrap
@@ -180,54 +179,137 @@ def test_extra_metric_readers_see_dropped_spans(tmp_path):
         built.shutdown()
 
 
-async def test_an_app_keeps_a_provider_the_process_already_has(tmp_path, caplog, spans):
-    caplog.set_level(logging.DEBUG, logger="ifriend.telemetry")
-    path = tmp_path / "t.jsonl"
-    settings = Settings.model_validate({"telemetry": {"exporter": "jsonl", "file": str(path)}})
-    async with App(settings) as app:
+def span_lines(path: Path) -> list[dict]:
+    return lines_of(path) if path.exists() else []
+
+
+async def test_two_apps_in_one_process_each_export_their_own_spans(tmp_path, spans):
+    """One after the other (a notebook, a reload) and with overlapping lives: each App's
+    file holds its own App's spans, though the process has providers of its own."""
+    def settings(name: str) -> Settings:
+        return Settings.model_validate({"telemetry": {"exporter": "jsonl", "file": str(tmp_path / name)}})
+
+    for name, session_id in (("first.jsonl", "one"), ("second.jsonl", "two")):
+        async with App(settings(name)) as app:
+            await app.session_service.create_session(app_name="a", user_id="u", session_id=session_id)
+    async with App(settings("third.jsonl")) as third, App(settings("fourth.jsonl")) as fourth:
+        await third.session_service.create_session(app_name="a", user_id="u", session_id="three")
+        await fourth.session_service.create_session(app_name="a", user_id="u", session_id="four")
+        await third.memory_service.search_memory(app_name="a", user_id="u", query="anything")
+    files = {name: span_lines(tmp_path / f"{name}.jsonl") for name in ("first", "second", "third", "fourth")}
+    names = {name: sorted(line["name"] for line in found) for name, found in files.items()}
+    assert names["first"] == names["second"] == names["fourth"] == ["ifriend.session.create_session"]
+    assert names["third"] == ["ifriend.memory.search_memory", "ifriend.session.create_session"]
+    for found in files.values():  # exported through each App's own resource
+        assert {line["service"] for line in found} == {"ifriend"}
+    assert not spans.get_finished_spans()  # none went to the process's providers
+
+
+async def test_an_app_without_an_exporter_records_into_the_process_providers(tmp_path, spans):
+    async with App() as app:
         await app.session_service.create_session(app_name="a", user_id="u", session_id="s")
-    assert not path.exists()
-    assert spans.get_finished_spans()  # the test suite's provider got them
-    assert any("already has an OpenTelemetry tracer provider" in r.getMessage() for r in caplog.records)
+    assert [s.name for s in spans.get_finished_spans()] == ["ifriend.session.create_session"]
 
 
-FIRST_APP_WINS = textwrap.dedent(
+ONE_PROCESS = textwrap.dedent(
     """
-    import asyncio, json, logging, sys
+    import asyncio, json, sys
     from pathlib import Path
     from ifriend import App, Settings
 
-    logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
-
     def settings(name):
-        return Settings.model_validate(
-            {"telemetry": {"exporter": "jsonl", "file": name}, "session": {"backend": "memory"}}
-        )
+        return Settings.model_validate({"telemetry": {"exporter": "jsonl", "file": name}})
+
+    async def turn(app, session_id):
+        async for _ in app.conversations.turn(user_id="u", session_id=session_id, text="hi"):
+            pass
 
     async def main():
         async with App(settings("first.jsonl")) as first:
-            async with App(settings("second.jsonl")) as second:
-                for app, sid in ((first, "a"), (second, "b")):
-                    await app.session_service.create_session(app_name="x", user_id="u", session_id=sid)
-            await first.session_service.get_session(app_name="x", user_id="u", session_id="a")
-        # Right after the App's exit, before the process ends: everything is flushed.
-        lines = Path("first.jsonl").read_text().splitlines()
-        print(json.dumps({"lines": len([l for l in lines if '"type":"span"' in l]),
-                          "second": Path("second.jsonl").exists()}))
+            await turn(first, "s1")
+        async with App(settings("second.jsonl")) as second:
+            await turn(second, "s2")
+            async with App(settings("third.jsonl")) as third:  # lives overlap
+                await turn(third, "s3")
+                await turn(second, "s2")
+        # Right after the Apps' exits, before the process ends: everything is exported.
+        found = {}
+        for name in ("first", "second", "third"):
+            lines = [json.loads(l) for l in Path(f"{name}.jsonl").read_text().splitlines()]
+            found[name] = [l for l in lines if l["type"] == "span"]
+        print(json.dumps(found))
 
     asyncio.run(main())
     """
 )
 
 
-async def test_in_a_fresh_process_the_first_app_wins_and_flushes_on_exit(tmp_path):
+async def test_in_a_fresh_process_adk_spans_go_to_the_app_whose_turn_made_them(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", FIRST_APP_WINS, cwd=tmp_path, env=env,
+        sys.executable, "-c", ONE_PROCESS, cwd=tmp_path, env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(process.communicate(), 120)
     assert process.returncode == 0, err.decode()[-3000:]
-    result = json.loads(out.decode().strip().splitlines()[-1])
-    assert result == {"lines": 3, "second": False}
-    assert "this App's [telemetry] is not applied" in err.decode()
+    found = json.loads(out.decode().strip().splitlines()[-1])
+    for name, turns in (("first", 1), ("second", 2), ("third", 1)):
+        spans = found[name]
+        roots = [s for s in spans if s["name"] == "ifriend.turn"]
+        assert len(roots) == turns, name
+        assert {s["trace_id"] for s in spans} == {r["trace_id"] for r in roots}  # nothing of another App
+        adk = [s for s in spans if s["scope"] == "gcp.vertex.agent"]
+        assert any(s["name"].startswith("invoke_agent") for s in adk), name
+        by_id = {s["span_id"]: s for s in spans}
+        for span in spans:  # every span hangs under its turn, in this App's file
+            while span["parent_id"] is not None:
+                span = by_id[span["parent_id"]]
+            assert span["name"] == "ifriend.turn"
+
+
+ADK_SERVER = textwrap.dedent(
+    """
+    import asyncio, json
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from ifriend import App, Settings
+
+    settings = Settings.model_validate({"telemetry": {"exporter": "jsonl", "file": "t.jsonl"}})
+
+    async def main():
+        seen = InMemorySpanExporter()
+        async with App(settings) as first:
+            # As `adk web` does for its trace view, once ifriend set the global provider up:
+            trace.get_tracer_provider().add_span_processor(SimpleSpanProcessor(seen))
+            async for _ in first.conversations.turn(user_id="u", session_id="s1", text="hi"):
+                pass
+        async with App(settings) as second:  # an App started later: the processor sees it too
+            async for _ in second.conversations.turn(user_id="u", session_id="s2", text="hi"):
+                pass
+        spans = seen.get_finished_spans()
+        print(json.dumps({
+            "turns": len({s.context.trace_id for s in spans if s.name == "ifriend.turn"}),
+            "scopes": sorted({s.instrumentation_scope.name for s in spans}),
+            "names": sorted({s.name.split()[0] for s in spans}),
+        }))
+
+    asyncio.run(main())
+    """
+)
+
+
+async def test_a_processor_added_to_the_global_provider_sees_every_apps_spans(tmp_path):
+    """ADK's server adds its processors to the global provider: they get ifriend's and ADK's
+    spans of every exporting App, and outlive an App's exit."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", ADK_SERVER, cwd=tmp_path, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 120)
+    assert process.returncode == 0, err.decode()[-3000:]
+    found = json.loads(out.decode().strip().splitlines()[-1])
+    assert found["turns"] == 2
+    assert found["scopes"] == ["gcp.vertex.agent", "ifriend"]
+    assert {"ifriend.turn", "ifriend.session.append_event", "invoke_agent"} <= set(found["names"])
