@@ -8,7 +8,16 @@ from typing import Any
 
 import click
 
-from .report import format_table, format_waterfall, load_spans, parse_since, slowest_turns, summarize, trace_files
+from .report import (
+    format_table,
+    format_waterfall,
+    load_spans,
+    parse_since,
+    slowest_turns,
+    summarize,
+    timeline,
+    trace_files,
+)
 
 
 @click.command("traces")
@@ -20,14 +29,16 @@ from .report import format_table, format_waterfall, load_spans, parse_since, slo
 @click.option("--op", "ops", multiple=True, metavar="PATTERN",
               help="Only these operations: a glob (ifriend.session.*) or part of the name; repeatable.")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Also write a self-contained HTML report (histograms, waterfalls) to this file.")
+              help="Also write a self-contained HTML report (histograms, p50/p99 and reads by tier "
+                   "over time, waterfalls) to this file.")
 @click.pass_obj
 def traces_command(
     state: Any, path: Path | None, slowest: int | None, since: str | None, ops: tuple[str, ...],
     html_path: Path | None,
 ) -> None:
     """Latency per operation and tier (count, p50, p90, p99, max, histogram) from a
-    JSON-lines trace file or a folder of them (default: [telemetry] file)."""
+    JSON-lines trace file and the files rotated from it, or a folder of them (default:
+    [telemetry] file)."""
     if path is None:
         path = Path(state.settings().telemetry.file)
     if not path.exists():
@@ -69,6 +80,7 @@ def traces_command(
             sources=[str(f) for f in files],
             filters=filters,
             span_count=sum(s.count for s in stats),
+            over_time=timeline(loaded.spans, since_ns=since_ns, ops=ops),
         )
         html_path.parent.mkdir(parents=True, exist_ok=True)
         html_path.write_text(page, encoding="utf-8")

@@ -1,8 +1,10 @@
 """`ifriend traces --html`: one self-contained page (inline CSS, SVG and a little JS; no network).
 
 It holds the table of `ifriend traces` (a small histogram per row), one latency
-histogram per operation and tier with its p50 and p99 marked, and the waterfalls of
-the slowest turns. Every text from the spans is escaped.
+histogram per operation and tier with its p50 and p99 marked, p50 and p99 over time per
+operation (a regression after a deploy, a cold cache after a restart), the share of
+reads each tier answered over time, and the waterfalls of the slowest turns. Every text
+from the spans is escaped.
 """
 
 from __future__ import annotations
@@ -12,7 +14,11 @@ import math
 from collections.abc import Sequence
 from datetime import datetime
 
-from .report import Bins, SpanRecord, Stat, format_ms, walk
+from .report import Bins, SpanRecord, Stat, Timeline, format_ms, walk
+
+# Colours of the tiers in the reads chart (others take `OTHER_TIER`).
+TIER_COLOURS = {"lru": "#12a150", "redis": "#d6409f", "mysql": "#3b6fd8", "memory": "#98a2b3"}
+OTHER_TIER = "#f79009"
 
 CSS = """
 :root { --fg:#1d2330; --muted:#667085; --line:#e4e7ec; --bar:#3b6fd8; --p50:#12a150; --p99:#d92d20;
@@ -31,6 +37,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .chart { border: 1px solid var(--line); border-radius: 6px; padding: 8px 10px; }
 .chart h3 { font-size: 13px; margin: 0 0 4px; font-weight: 600; overflow-wrap: anywhere; }
 .chart .sub { color: var(--muted); font-size: 12px; }
+.chart.wide { max-width: 900px; }
 svg text { font: 10px system-ui, sans-serif; fill: var(--muted); }
 .bar { fill: var(--bar); } .p50 { stroke: var(--p50); stroke-width: 1.5; }
 .p99 { stroke: var(--p99); stroke-width: 1.5; stroke-dasharray: 3 2; }
@@ -41,6 +48,11 @@ svg text { font: 10px system-ui, sans-serif; fill: var(--muted); }
 .wf td.track { width: 45%; }
 .wf .error { color: var(--p99); font-weight: 600; }
 .empty { color: var(--muted); }
+.line { fill: none; stroke-width: 1.5; } .line.p50 { stroke: var(--p50); } .line.p99 { stroke: var(--p99); }
+.dot.p50 { fill: var(--p50); } .dot.p99 { fill: var(--p99); }
+.grid { stroke: var(--line); }
+.legend { display: flex; gap: 14px; flex-wrap: wrap; color: var(--muted); font-size: 12px; margin: 4px 0 8px; }
+.legend i { display: inline-block; width: 10px; height: 10px; margin-right: 4px; vertical-align: -1px; }
 """
 
 JS = """
@@ -82,6 +94,7 @@ def render_html(
     sources: Sequence[str] = (),
     filters: str = "",
     span_count: int = 0,
+    over_time: Timeline | None = None,
 ) -> str:
     bins = Bins.over(stats)
     parts = [
@@ -97,6 +110,10 @@ def render_html(
         _table(stats, bins),
         "<h2>Latency histograms</h2>",
         _charts(stats, bins),
+        "<h2>Latency over time (p50, p99)</h2>",
+        _latency_over_time(over_time),
+        "<h2>Reads by tier over time</h2>",
+        _tiers_over_time(over_time),
         f"<h2>Slowest turns ({len(slowest)})</h2>",
         _waterfalls(slowest),
         f"<script>{JS}</script>",
@@ -210,6 +227,128 @@ def _chart(s: Stat, bins: Bins, width: int = 340, height: int = 120) -> str:
     )
 
 
+def _clock(ns: int) -> str:
+    return datetime.fromtimestamp(ns / 1e9).astimezone().strftime("%H:%M:%S")
+
+
+def _time_axis(t: Timeline, left: float, plot_w: float, y: float) -> list[str]:
+    ticks = []
+    for i in sorted({0, t.points // 2, t.points - 1}):
+        x = left + (i + 0.5) / t.points * plot_w
+        anchor = "start" if i == 0 and t.points > 1 else ("end" if i == t.points - 1 and t.points > 1 else "middle")
+        ticks.append(f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="{anchor}">{e(_clock(t.at(i)))}</text>')
+    return ticks
+
+
+def _latency_over_time(t: Timeline | None, width: int = 340, height: int = 140) -> str:
+    if t is None or not t.series:
+        return '<p class="empty">No operations match.</p>'
+    step = _duration(t.step_ns)
+    charts = []
+    left, bottom, top_pad = 56, 18, 6
+    plot_w, plot_h = width - left - 6, height - bottom - top_pad
+    for series in t.series:
+        values = [v for v in series.p50 + series.p99 if v]
+        low, high = max(1.0, float(min(values))), float(max(values))
+        high = max(high, low * 1.5)
+        span = math.log(high) - math.log(low)
+
+        def y(ns: float) -> float:
+            return top_pad + plot_h - (math.log(max(ns, low)) - math.log(low)) / span * plot_h
+
+        def x(i: int) -> float:
+            return left + (i + 0.5) / t.points * plot_w
+
+        parts = [
+            f'<svg class="over-time" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+            f'role="img" aria-label="{e(series.operation)} p50 and p99 over time">'
+        ]
+        for ns in (low, high):
+            parts.append(f'<line class="grid" x1="{left}" x2="{width - 6}" y1="{y(ns):.1f}" y2="{y(ns):.1f}"></line>')
+            parts.append(f'<text x="{left - 4}" y="{y(ns) + 3:.1f}" text-anchor="end">{e(format_ms(ns))}</text>')
+        for css, points in (("p99", series.p99), ("p50", series.p50)):
+            for run in _runs(points):
+                coords = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in run)
+                parts.append(f'<polyline class="line {css}" points="{coords}"></polyline>')
+            for i, v in enumerate(points):
+                if v is not None:
+                    tip = f"{_clock(t.at(i))}: {css} {format_ms(v)} ({series.counts[i]} spans)"
+                    parts.append(
+                        f'<circle class="dot {css}" cx="{x(i):.1f}" cy="{y(v):.1f}" r="2">'
+                        f"<title>{e(tip)}</title></circle>"
+                    )
+        parts.extend(_time_axis(t, left, plot_w, height - 4))
+        parts.append("</svg>")
+        total = sum(series.counts)
+        charts.append(
+            f'<div class="chart"><h3>{e(series.operation)}</h3><div class="sub">{total} spans · '
+            f'steps of {e(step)} · <span style="color:var(--p50)">p50</span> · '
+            f'<span style="color:var(--p99)">p99</span></div>{"".join(parts)}</div>'
+        )
+    return '<div class="charts">' + "".join(charts) + "</div>"
+
+
+def _duration(ns: int) -> str:
+    seconds = ns // 10**9
+    for unit, size in (("h", 3600), ("min", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds // size} {unit}"
+    return f"{seconds} s"
+
+
+def _runs(points: Sequence[int | None]) -> list[list[tuple[int, int]]]:
+    """The stretches of consecutive steps that have a value (a gap breaks the line)."""
+    runs: list[list[tuple[int, int]]] = [[]]
+    for i, v in enumerate(points):
+        if v is None:
+            if runs[-1]:
+                runs.append([])
+        else:
+            runs[-1].append((i, v))
+    return [r for r in runs if len(r) > 1]
+
+
+def _tiers_over_time(t: Timeline | None, width: int = 700, height: int = 160) -> str:
+    if t is None or not t.tiers:
+        return '<p class="empty">No reads (ifriend.session.get_session) match.</p>'
+    order = [tier for tier in TIER_COLOURS if tier in t.tiers] + sorted(set(t.tiers) - set(TIER_COLOURS))
+    colour = {tier: TIER_COLOURS.get(tier, OTHER_TIER) for tier in order}
+    legend = "".join(
+        f'<span><i style="background:{colour[tier]}"></i>{e(tier)} ({sum(t.tiers[tier])})</span>' for tier in order
+    )
+    left, bottom, top_pad = 34, 18, 6
+    plot_w, plot_h = width - left - 6, height - bottom - top_pad
+    bar_w = plot_w / t.points
+    parts = [
+        f'<svg class="tiers" width="100%" height="{height}" viewBox="0 0 {width} {height}" '
+        'preserveAspectRatio="none" role="img" aria-label="share of reads by tier over time">'
+    ]
+    for share in (0.0, 0.5, 1.0):
+        y = top_pad + plot_h - share * plot_h
+        parts.append(f'<line class="grid" x1="{left}" x2="{width - 6}" y1="{y:.1f}" y2="{y:.1f}"></line>')
+        parts.append(f'<text x="{left - 4}" y="{y + 3:.1f}" text-anchor="end">{int(share * 100)}%</text>')
+    for i in range(t.points):
+        reads = sum(t.tiers[tier][i] for tier in order)
+        if not reads:
+            continue
+        y = top_pad + plot_h
+        for tier in order:
+            n = t.tiers[tier][i]
+            if not n:
+                continue
+            h = n / reads * plot_h
+            y -= h
+            tip = f"{_clock(t.at(i))}: {tier} {n / reads:.0%} ({n} of {reads} reads)"
+            parts.append(
+                f'<rect class="tier" data-tier="{e(tier)}" x="{left + i * bar_w + 0.5:.1f}" y="{y:.1f}" '
+                f'width="{max(1.0, bar_w - 1):.1f}" height="{h:.1f}" fill="{colour[tier]}">'
+                f"<title>{e(tip)}</title></rect>"
+            )
+    parts.extend(_time_axis(t, left, plot_w, height - 4))
+    parts.append("</svg>")
+    return f'<div class="chart wide"><div class="legend">{legend}</div>{"".join(parts)}</div>'
+
+
 def _position(bins: Bins, ns: float) -> float:
     if ns <= bins.low_ns:
         return 0.0
@@ -231,9 +370,9 @@ def _waterfall(root: SpanRecord, *, open_: bool, track: int = 400) -> str:
         x = min(track - 1.0, max(0.0, offset / total * track))
         w = max(1.0, min(track - x, span.duration_ns / total * track))
         name_class = ' class="error"' if span.status == "ERROR" else ""
-        tip = f"{span.name}: +{offset / 1e6:.3f} ms, {format_ms(span.duration_ns)}"
+        tip = f"{span.label}: +{offset / 1e6:.3f} ms, {format_ms(span.duration_ns)}"
         rows.append(
-            f'<tr><td style="padding-left:{8 + depth * 16}px"{name_class}>{e(span.name)}</td>'
+            f'<tr><td style="padding-left:{8 + depth * 16}px"{name_class}>{e(span.label)}</td>'
             f"<td>{e(span.tier)}</td>"
             f'<td class="num">+{offset / 1e6:.3f} ms</td>'
             f'<td class="num">{e(format_ms(span.duration_ns))}</td>'

@@ -1,13 +1,15 @@
-"""`ifriend traces`: latency per operation and tier, and the slowest turns, from JSON-lines spans.
+"""`ifriend traces`: latency per operation and tier, over time, and the slowest turns.
 
-Reads what the `jsonl` exporter writes (`ifriend.telemetry.jsonl`): a file, or every
-`*.jsonl` file in a folder. Lines that are not spans (metrics) are skipped, and so are
-lines that do not parse (a file being written, a truncated last line), counted.
+Reads what the `jsonl` exporter writes (`ifriend.telemetry.jsonl`): a file with the
+files rotated from it (`traces.jsonl.1`, `.2`, ...), or every such file in a folder.
+Lines that are not spans (metrics) are skipped, and so are lines that do not parse (a
+file being written, a truncated last line), counted.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import glob
 import math
 import re
 import time
@@ -55,7 +57,13 @@ class SpanRecord:
         """The tier that answered; for a plain backend, the backend; for a round trip, its
         database; else `-`."""
         a = self.attributes
-        return str(a.get("ifriend.tier") or a.get("db.system") or a.get("ifriend.backend") or "-")
+        return str(a.get("ifriend.tier") or a.get("db.system.name") or a.get("ifriend.backend") or "-")
+
+    @property
+    def label(self) -> str:
+        """The name, and for a database round trip what it was for: `EVALSHA append · mirror_append`."""
+        call = self.attributes.get("ifriend.call")
+        return f"{self.name} · {call}" if call and call not in self.name else self.name
 
     @classmethod
     def from_line(cls, data: dict[str, Any]) -> SpanRecord:
@@ -79,11 +87,20 @@ class Loaded:
     bad_lines: int = 0
 
 
+_ROTATED = re.compile(r"\.jsonl\.(\d+)$")
+
+
 def trace_files(path: Path) -> list[Path]:
-    """`path` itself, or the `*.jsonl` files of a folder (sorted)."""
+    """`path` and the files rotated from it, oldest first; for a folder, every `*.jsonl`
+    file of it so."""
     if path.is_dir():
-        return sorted(p for p in path.glob("*.jsonl") if p.is_file())
-    return [path]
+        return [f for p in sorted(path.glob("*.jsonl")) if p.is_file() for f in trace_files(p)]
+    rotated = []
+    for sibling in path.parent.glob(f"{glob.escape(path.name)}.*"):
+        found = _ROTATED.search(sibling.name)
+        if found and sibling.name == f"{path.name}.{found.group(1)}" and sibling.is_file():
+            rotated.append((int(found.group(1)), sibling))
+    return [p for _, p in sorted(rotated, reverse=True)] + [path]
 
 
 def load_spans(paths: Iterable[Path]) -> Loaded:
@@ -130,7 +147,7 @@ def parse_since(text: str, *, now_ns: int | None = None) -> int:
 
 
 def op_matches(name: str, patterns: Sequence[str]) -> bool:
-    """A glob (`ifriend.session.*`) or a substring (`append`) of the span name."""
+    """A glob (`ifriend.session.*`) or a substring (`append`) of the span name (or label)."""
     if not patterns:
         return True
     for pattern in patterns:
@@ -140,6 +157,10 @@ def op_matches(name: str, patterns: Sequence[str]) -> bool:
         elif pattern in name:
             return True
     return False
+
+
+def span_matches(span: SpanRecord, patterns: Sequence[str]) -> bool:
+    return op_matches(span.name, patterns) or op_matches(span.label, patterns)
 
 
 def link(spans: list[SpanRecord]) -> list[SpanRecord]:
@@ -181,7 +202,7 @@ def slowest_turns(
     for root in turns(spans):
         if since_ns is not None and root.start_ns < since_ns:
             continue
-        if ops and not any(op_matches(s.name, ops) for _, s in walk(root)):
+        if ops and not any(span_matches(s, ops) for _, s in walk(root)):
             continue
         chosen.append(root)
     chosen.sort(key=lambda s: s.duration_ns, reverse=True)
@@ -225,12 +246,85 @@ def summarize(
     for span in spans:
         if since_ns is not None and span.start_ns < since_ns:
             continue
-        if not op_matches(span.name, ops):
+        if not span_matches(span, ops):
             continue
-        groups[(span.name, span.tier)].append(span.duration_ns)
+        groups[(span.label, span.tier)].append(span.duration_ns)
     return [
         Stat(name, tier, sorted(durations)) for (name, tier), durations in sorted(groups.items())
     ]
+
+
+# -- over time -------------------------------------------------------------------------------
+
+READ = "ifriend.session.get_session"
+# Steps a timeline may take (s): the smallest that gives at most `max_points` points.
+_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
+
+
+@dataclass
+class Timeline:
+    """Equal time steps over the spans' starts; `series` per operation, `tiers` of reads."""
+
+    start_ns: int
+    step_ns: int
+    points: int
+    series: list[Series] = field(default_factory=list)
+    tiers: dict[str, list[int]] = field(default_factory=dict)  # tier -> reads per step
+
+    def at(self, i: int) -> int:
+        """The start of step `i` (ns)."""
+        return self.start_ns + i * self.step_ns
+
+
+@dataclass
+class Series:
+    """An operation's latency per step: p50, p99 (ns; None where it has no span) and count."""
+
+    operation: str
+    p50: list[int | None]
+    p99: list[int | None]
+    counts: list[int]
+
+
+def timeline(
+    spans: Iterable[SpanRecord], *, since_ns: int | None = None, ops: Sequence[str] = (), max_points: int = 30
+) -> Timeline | None:
+    """ifriend's operations (`ifriend.*` spans: sessions, memory, turns) per time step:
+    p50 and p99 of each, and which tier answered the reads (`get_session`). None
+    without any such span."""
+    chosen = [
+        s
+        for s in spans
+        if s.name.startswith("ifriend.")
+        and (since_ns is None or s.start_ns >= since_ns)
+        and span_matches(s, ops)
+    ]
+    if not chosen:
+        return None
+    first = min(s.start_ns for s in chosen)
+    last = max(s.start_ns for s in chosen)
+    step = next((t for t in _STEPS if (last - first) / (t * 1e9) < max_points), None)
+    step_ns = int((step or math.ceil((last - first) / 1e9 / max_points) or 1) * 1e9)
+    start = first - first % step_ns
+    points = (last - start) // step_ns + 1
+    found = Timeline(start, step_ns, points)
+    by_operation: dict[str, list[list[int]]] = defaultdict(lambda: [[] for _ in range(points)])
+    for s in chosen:
+        i = (s.start_ns - start) // step_ns
+        by_operation[s.label][i].append(s.duration_ns)
+        if s.name == READ:
+            found.tiers.setdefault(s.tier, [0] * points)[i] += 1
+    for operation, steps in sorted(by_operation.items()):
+        ordered = [sorted(d) for d in steps]
+        found.series.append(
+            Series(
+                operation,
+                [percentile(d, 0.50) if d else None for d in ordered],
+                [percentile(d, 0.99) if d else None for d in ordered],
+                [len(d) for d in ordered],
+            )
+        )
+    return found
 
 
 @dataclass(frozen=True)
@@ -332,7 +426,7 @@ def format_waterfall(root: SpanRecord, *, width: int = WATERFALL_WIDTH) -> str:
         length = max(1, round(span.duration_ns / total * width))
         length = min(length, width - start)
         bar = " " * start + "█" * length + " " * (width - start - length)
-        name = "  " * depth + span.name + (" !" if span.status == "ERROR" else "")
+        name = "  " * depth + span.label + (" !" if span.status == "ERROR" else "")
         rows.append((name, span.tier, f"+{offset / 1e6:.3f} ms", format_ms(span.duration_ns), bar))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for name, tier, offset, duration, bar in rows:

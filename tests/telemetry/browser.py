@@ -7,6 +7,7 @@ no network beyond 127.0.0.1 DevTools, and is killed at the end.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import itertools
 import json
@@ -49,12 +50,19 @@ def chromium_binary() -> str | None:
 class PageResult:
     errors: list[str] = field(default_factory=list)  # console errors and uncaught exceptions
     values: dict[str, Any] = field(default_factory=dict)  # the expressions evaluated
+    screenshots: dict[str, bytes] = field(default_factory=dict)  # PNG of each element asked for
 
 
 async def open_page(
-    url: str, expressions: dict[str, str], *, profile: Path, timeout: float = 60.0
+    url: str,
+    expressions: dict[str, str],
+    *,
+    profile: Path,
+    screenshots: dict[str, str] | None = None,
+    timeout: float = 60.0,
 ) -> PageResult:
-    """Load `url`, wait for its load event, evaluate `expressions` (name -> JS)."""
+    """Load `url`, wait for its load event, evaluate `expressions` (name -> JS), and take a
+    screenshot (PNG) of the first element matching each of `screenshots` (name -> CSS selector)."""
     binary = chromium_binary()
     assert binary, "chromium is not installed (make test installs it)"
     process = await asyncio.create_subprocess_exec(
@@ -69,7 +77,7 @@ async def open_page(
     try:
         async with asyncio.timeout(timeout):
             browser_ws = await _devtools_url(process)
-            return await _drive(browser_ws, url, expressions)
+            return await _drive(browser_ws, url, expressions, screenshots or {})
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
@@ -89,7 +97,9 @@ async def _devtools_url(process: asyncio.subprocess.Process) -> str:
             return found.group(1).decode()
 
 
-async def _drive(browser_ws: str, url: str, expressions: dict[str, str]) -> PageResult:
+async def _drive(
+    browser_ws: str, url: str, expressions: dict[str, str], screenshots: dict[str, str]
+) -> PageResult:
     result = PageResult()
     ids = itertools.count(1)
     host = browser_ws.split("/devtools/")[0].replace("ws://", "http://")
@@ -136,6 +146,20 @@ async def _drive(browser_ws: str, url: str, expressions: dict[str, str]) -> Page
                 for name, expression in expressions.items():
                     reply = await call("Runtime.evaluate", expression=expression, returnByValue=True)
                     result.values[name] = reply.get("result", {}).get("result", {}).get("value")
+                for name, selector in screenshots.items():
+                    where = (
+                        f"(() => {{ const r = document.querySelector({json.dumps(selector)})"
+                        ".getBoundingClientRect(); return [r.x + scrollX, r.y + scrollY, r.width, r.height]; })()"
+                    )
+                    reply = await call("Runtime.evaluate", expression=where, returnByValue=True)
+                    x, y, width, height = reply["result"]["result"]["value"]
+                    shot = await call(
+                        "Page.captureScreenshot",
+                        format="png",
+                        captureBeyondViewport=True,
+                        clip={"x": x, "y": y, "width": width, "height": height, "scale": 1},
+                    )
+                    result.screenshots[name] = base64.b64decode(shot["result"]["data"])
             finally:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

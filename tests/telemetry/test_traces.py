@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import time
 from pathlib import Path
@@ -12,9 +13,11 @@ import pytest
 from click.testing import CliRunner, Result
 
 from ifriend.cli import create_cli
-from ifriend.telemetry.report import parse_since
+from ifriend.telemetry.html import TIER_COLOURS
+from ifriend.telemetry.report import load_spans, parse_since, timeline
 
 from .browser import chromium_binary, open_page
+from .png import pixels, share_of
 
 MS = 1_000_000
 NOW = time.time_ns()
@@ -206,3 +209,69 @@ async def test_the_html_report_renders_in_chromium_without_console_errors(trace_
     assert values["turns"] == 2 and values["waterfall_rows"] == 10
     assert values["width"] > 100
     assert values["sorted"] == sorted(values["sorted"], reverse=True)
+
+
+@pytest.fixture
+def history_file(tmp_path: Path) -> Path:
+    """Half an hour of reads and appends: the LRU cold for three minutes (a restart) from
+    minute 12, appends slower from minute 20 (a deploy)."""
+    rng = random.Random(3)
+    records = []
+    minute = 60 * 10**9
+    for i in range(900):
+        age = 30 * minute - i * 2 * 10**9
+        cold = 15 * minute <= age < 18 * minute
+        tier = rng.choices(["lru", "redis", "mysql"], [0.1, 0.3, 0.6] if cold else [0.85, 0.12, 0.03])[0]
+        ms = {"lru": 0.3, "redis": 0.8, "mysql": 3.0}[tier] * rng.lognormvariate(0, 0.3)
+        records.append(span("ifriend.session.get_session", 10**7 + i, 0, ms, age_ns=age, **{"ifriend.tier": tier}))
+        if i % 3 == 0:
+            slow = 2.0 if age < 10 * minute else 1.0
+            ms = 4 * slow * rng.lognormvariate(0, 0.3)
+            records.append(span("ifriend.session.append_event", 2 * 10**7 + i, 0, ms, age_ns=age,
+                                **{"ifriend.tier": "mysql"}))
+    return write(tmp_path / "history.jsonl", records)
+
+
+def test_the_timeline_has_percentiles_per_step_and_the_tiers_of_reads(history_file):
+    loaded = load_spans([history_file])
+    found = timeline(loaded.spans)
+    assert found is not None and found.step_ns == 60 * 10**9 and 30 <= found.points <= 31
+    series = {s.operation: s for s in found.series}
+    assert set(series) == {"ifriend.session.get_session", "ifriend.session.append_event"}
+    appends = series["ifriend.session.append_event"]
+    assert all(p99 >= p50 for p50, p99 in zip(appends.p50, appends.p99) if p50 is not None)
+    before, after = sorted(appends.p50[:10]), sorted(appends.p50[-8:])
+    assert after[4] > 1.5 * before[5]  # the slower deploy shows
+    reads = found.tiers
+    assert set(reads) == {"lru", "redis", "mysql"} and sum(map(sum, reads.values())) == 900
+    cold = max(range(found.points), key=lambda i: reads["mysql"][i])
+    assert 12 <= cold <= 18 and reads["mysql"][cold] > reads["lru"][cold]
+
+
+async def test_the_charts_over_time_render_in_chromium(history_file, tmp_path):
+    """A screenshot of each chart: its lines and bars are drawn, in their colours."""
+    _need_chromium()
+    out = tmp_path / "r.html"
+    assert invoke("traces", str(history_file), "--html", str(out)).exit_code == 0
+    page = await open_page(
+        out.as_uri(),
+        {
+            "lines": "document.querySelectorAll('svg.over-time polyline').length",
+            "dots": "document.querySelectorAll('svg.over-time circle').length",
+            "bars": "document.querySelectorAll('svg.tiers rect.tier').length",
+            "tiers": "[...new Set([...document.querySelectorAll('svg.tiers rect.tier')].map(r => r.dataset.tier))]",
+        },
+        profile=tmp_path / "profile",
+        screenshots={"latency": "svg.over-time", "tiers": "svg.tiers"},
+    )
+    assert page.errors == []
+    values = page.values
+    assert values["lines"] >= 4 and values["dots"] >= 2 * 2 * 30
+    assert values["bars"] >= 3 * 30 // 2 and sorted(values["tiers"]) == ["lru", "mysql", "redis"]
+    latency, tiers = page.screenshots["latency"], page.screenshots["tiers"]
+    width, height, _ = pixels(latency)
+    assert width >= 300 and height >= 120
+    assert share_of(latency, "#12a150") > 0.005 and share_of(latency, "#d92d20") > 0.005  # p50, p99
+    for colour in (TIER_COLOURS["lru"], TIER_COLOURS["redis"], TIER_COLOURS["mysql"]):
+        assert share_of(tiers, colour) > 0.01, colour
+    assert share_of(tiers, TIER_COLOURS["lru"]) > share_of(tiers, TIER_COLOURS["mysql"])
