@@ -63,12 +63,8 @@ class Recorder:
     """One App's telemetry: its own SDK while it runs with an exporter, else the global API."""
 
     def __init__(self) -> None:
-        self.telemetry: Telemetry | None = None
-        self.sink: SpanSink | None = None
-        self._deferred: DeferredPoints | None = None
         self._totals: dict[tuple[str, tuple[tuple[str, Any], ...]], float] = {}
         self._observed: set[str] = set()
-        self._api_counters: dict[str, Any] = {}
         self._use_api()
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -83,7 +79,7 @@ class Recorder:
             self._deferred = telemetry.deferred
             self.tracer = telemetry.tracer_provider.get_tracer(SCOPE)
             self.meter = telemetry.meter_provider.get_meter(SCOPE)
-            self._instruments()
+            self.duration, self.turn_duration, self.turn_first_reply = _histograms(self.meter)
             self._totals.clear()
             self._observed.clear()
             for name in COUNTERS:
@@ -99,10 +95,6 @@ class Recorder:
         self._use_api()
 
     @property
-    def running(self) -> bool:
-        return self in _running
-
-    @property
     def tracer_provider(self) -> trace.TracerProvider:
         return self.telemetry.tracer_provider if self.telemetry else trace.get_tracer_provider()
 
@@ -111,34 +103,15 @@ class Recorder:
         return self.telemetry.meter_provider if self.telemetry else metrics.get_meter_provider()
 
     def _use_api(self) -> None:
-        self.telemetry = None
-        self.sink = None
-        self._deferred = None
-        self.tracer = trace.get_tracer(SCOPE)
-        self.meter = metrics.get_meter(SCOPE)
-        self._instruments()
-
-    def _instruments(self) -> None:
-        meter = self.meter
-        self.duration = meter.create_histogram(
-            OPERATION_DURATION,
-            unit="s",
-            description="Duration of session and memory operations",
-            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
-        )
-        self.turn_duration = meter.create_histogram(
-            TURN_DURATION,
-            unit="s",
-            description="Duration of chat turns, from receipt to the last reply",
-            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
-        )
-        self.turn_first_reply = meter.create_histogram(
-            TURN_FIRST_REPLY,
-            unit="s",
-            description="Time from a chat message's receipt to the first reply",
-            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
-        )
-        self._api_counters = {}
+        global _api
+        if _api is None:
+            meter = metrics.get_meter(SCOPE)
+            _api = (trace.get_tracer(SCOPE), meter, _histograms(meter))
+        self.telemetry: Telemetry | None = None
+        self.sink: SpanSink | None = None
+        self._deferred: DeferredPoints | None = None
+        self.tracer, self.meter, histograms = _api
+        self.duration, self.turn_duration, self.turn_first_reply = histograms
 
     # -- recording -------------------------------------------------------------------------
 
@@ -187,9 +160,9 @@ class Recorder:
     def count(self, name: str, value: float = 1, attributes: Mapping[str, Any] | None = None) -> None:
         """Add `value` to counter `name` (created on first use) for `attributes`."""
         if self.telemetry is None:
-            counter = self._api_counters.get(name)
+            counter = _api_counters.get(name)
             if counter is None:
-                counter = self._api_counters[name] = self.meter.create_counter(
+                counter = _api_counters[name] = self.meter.create_counter(
                     name, unit="1", description=COUNTERS.get(name, "")
                 )
             counter.add(value, attributes)
@@ -213,6 +186,35 @@ class Recorder:
             name, callbacks=[observe], unit="1", description=COUNTERS.get(name, "")
         )
 
+
+def _histograms(meter: metrics.Meter) -> tuple[Any, Any, Any]:
+    """The operation duration, turn duration and time-to-first-reply histograms of `meter`."""
+    return (
+        meter.create_histogram(
+            OPERATION_DURATION,
+            unit="s",
+            description="Duration of session and memory operations",
+            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
+        ),
+        meter.create_histogram(
+            TURN_DURATION,
+            unit="s",
+            description="Duration of chat turns, from receipt to the last reply",
+            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
+        ),
+        meter.create_histogram(
+            TURN_FIRST_REPLY,
+            unit="s",
+            description="Time from a chat message's receipt to the first reply",
+            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
+        ),
+    )
+
+
+# The global API's tracer, meter and histograms, and its counters by name: made once and
+# shared by every recorder without an SDK of its own.
+_api: tuple[trace.Tracer, metrics.Meter, tuple[Any, Any, Any]] | None = None
+_api_counters: dict[str, Any] = {}
 
 API = Recorder()
 """The recorder of code that runs outside any App: the global API's providers."""
@@ -293,12 +295,10 @@ class Operation:
         if exc_type is not None:
             error = exc_type.__qualname__
             labels[ERROR_TYPE] = error
-            labels[OUTCOME] = "error"
+            labels[OUTCOME] = attributes[OUTCOME] = "error"
             if type(span) is LiteSpan:
-                attributes[OUTCOME] = "error"
                 span.failed(exc_type)
             else:
-                attributes[OUTCOME] = "error"
                 if added is not None:
                     added[ERROR_TYPE] = error
                     added[OUTCOME] = "error"
