@@ -113,7 +113,7 @@ class RedisClient:
         if self.settings.cluster:
             await self.load_scripts()  # reads the slot map first: refused by a standalone
             return
-        info, *loaded = await self.transport.exchange([("INFO", "cluster"), *self._script_loads()])
+        info, *loaded = await self.exchange([("INFO", "cluster"), *self._script_loads()])
         text = info.decode(errors="replace") if isinstance(info, bytes | bytearray) else str(info)
         if "cluster_enabled:1" in text:
             raise topology_error(self.transport.address, is_cluster=True)
@@ -139,7 +139,9 @@ class RedisClient:
 
     async def load_scripts(self) -> None:
         """Load every script (on every master of a cluster)."""
-        for replies in await self.transport.broadcast(self._script_loads()):
+        ops = self._script_loads()
+        _sending(ops)
+        for replies in await self.transport.broadcast(ops):
             self._raise_any(replies)
 
     async def execute(self, ops: Sequence[Op]) -> list[Any]:
