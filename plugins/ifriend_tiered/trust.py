@@ -54,6 +54,7 @@ class RedisTrust:
         self._outage = asyncio.Lock()
         self._safe_at: float | None = None  # monotonic; set while this replica is in an outage
         self._untrusted_until = 0.0  # monotonic: another replica's outage was seen
+        self._retry_renewal_at = 0.0  # monotonic: a renewal failed; callers wait till then
         self._renewed_at = float("-inf")
         self._used_at = 0.0
         self._task: asyncio.Task[None] | None = None
@@ -84,12 +85,13 @@ class RedisTrust:
         async with self._renewal:
             if self._renewed_at > asked:  # renewed while this caller waited
                 return True
-            if asked < self._untrusted_until:  # checked moments ago, in vain
+            if asked < max(self._untrusted_until, self._retry_renewal_at):  # tried moments ago
                 return False
             try:
                 return await self._renew()
             except BaseException:
-                self._untrusted_until = time.monotonic() + self.lease_ms / 3000
+                # A lease that still lives stays believed (MySQL may be the one down).
+                self._retry_renewal_at = time.monotonic() + self.lease_ms / 3000
                 raise
 
     async def _renew(self) -> bool:
