@@ -104,3 +104,17 @@ class BackendUnavailableError(StorageError, ConnectionError):
 
 class BackendTimeoutError(BackendUnavailableError, TimeoutError):
     """A server did not answer within its deadline."""
+
+
+class ProbeError(IfriendError):
+    """A backend answered `ifriend doctor`'s probe, but not what the probe expected."""
+
+
+class ChannelCrashedError(IfriendError):
+    """A channel's `serve()` raised; the others were stopped."""
+
+
+def describe_error(exc: BaseException) -> str:
+    """`Type: message`, or the type alone when the message is empty (no traceback)."""
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

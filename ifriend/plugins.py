@@ -1,10 +1,13 @@
-"""The plugin host: one pluggy manager per App, and the registries hooks fill."""
+"""The plugin host: one pluggy manager per App, the registries hooks fill, and the
+plugin listing `ifriend plugins` prints."""
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterable, Iterator
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from importlib.metadata import entry_points
 from typing import Any
 
 import pluggy
@@ -13,6 +16,15 @@ from . import hookspecs
 from .errors import DuplicateNameError, PluginError, UnknownNameError
 
 ENTRY_POINT_GROUP = "ifriend"
+BUILTIN_DISTRIBUTION = "ifriend"
+
+# Registering hook -> (kind as `collect` names it, key in `ifriend plugins --json`).
+REGISTERING_HOOKS: dict[str, tuple[str, str]] = {
+    "register_session_backends": ("session backend", "session_backends"),
+    "register_memory_backends": ("memory backend", "memory_backends"),
+    "register_channels": ("channel", "channels"),
+}
+REGISTRATION_KEYS = [key for _, key in REGISTERING_HOOKS.values()]
 
 
 def build_plugin_manager(
@@ -117,3 +129,92 @@ def collect(pm: pluggy.PluginManager, hook_name: str, kind: str) -> Registry:
 
         impl.function(**{arg: register for arg in impl.argnames})
     return registry
+
+
+@dataclass
+class PluginInfo:
+    """One plugin as `ifriend plugins` shows it."""
+
+    name: str
+    origin: str
+    installed: bool
+    builtin: bool
+    blocked: bool
+    hooks: list[str]
+    registers: dict[str, list[str]]
+
+
+def describe_plugins(pm: pluggy.PluginManager, extra: Sequence[object] = ()) -> list[PluginInfo]:
+    """Every plugin of `pm` (blocked ones too), sorted by name."""
+    registered: dict[str, dict[str, list[str]]] = {}
+    for hook, (kind, key) in REGISTERING_HOOKS.items():
+        for registration in collect(pm, hook, kind):
+            by_kind = registered.setdefault(registration.plugin, {})
+            by_kind.setdefault(key, []).append(registration.name)
+    distributions = {id(plugin): dist.project_name for plugin, dist in pm.list_plugin_distinfo()}
+    infos = []
+    for name, plugin in pm.list_name_plugin():
+        if plugin is None:
+            infos.append(_blocked_plugin(pm, name, extra))
+            continue
+        hooks = sorted(caller.name for caller in pm.get_hookcallers(plugin) or [])
+        infos.append(
+            PluginInfo(
+                name=name,
+                origin=plugin_origin(pm, plugin),
+                installed=True,
+                builtin=_is_builtin(distributions.get(id(plugin))),
+                blocked=False,
+                hooks=hooks,
+                registers={key: registered.get(name, {}).get(key, []) for key in REGISTRATION_KEYS},
+            )
+        )
+    return sorted(infos, key=lambda i: i.name)
+
+
+def _blocked_plugin(pm: pluggy.PluginManager, name: str, extra: Sequence[object]) -> PluginInfo:
+    dist = next((ep.dist for ep in entry_points(group=ENTRY_POINT_GROUP, name=name) if ep.dist), None)
+    injected = next((p for p in extra if pm.get_canonical_name(p) == name), None)
+    if dist is not None:
+        origin = f"{dist.name}=={dist.version}"
+    elif injected is not None:
+        origin = getattr(injected, "__name__", None) or type(injected).__module__
+    else:
+        origin = "not installed"
+    return PluginInfo(
+        name=name,
+        origin=origin,
+        installed=dist is not None or injected is not None,
+        builtin=_is_builtin(dist.name if dist is not None else None),
+        blocked=True,
+        hooks=[],
+        registers={key: [] for key in REGISTRATION_KEYS},
+    )
+
+
+def _is_builtin(distribution: str | None) -> bool:
+    return distribution is not None and _normalize(distribution) == BUILTIN_DISTRIBUTION
+
+
+def _normalize(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def format_plugins(infos: Sequence[PluginInfo]) -> str:
+    """The plugins as text: origin, hooks and what each registers, or why it is not loaded."""
+    if not infos:
+        return "no plugins"
+    lines = []
+    for info in infos:
+        tags = ["built-in" if info.builtin else "third-party"] if info.installed else []
+        tags += ["blocked"] if info.blocked else []
+        source = f"from {info.origin}" if info.installed else info.origin
+        lines.append(f"{info.name}  ({', '.join([*tags, source])})")
+        if info.blocked:
+            lines.append("  blocked by [plugins] block: not loaded")
+            continue
+        lines.append(f"  hooks: {', '.join(info.hooks) or 'none'}")
+        for key in REGISTRATION_KEYS:
+            names = info.registers.get(key, [])
+            lines.append(f"  {key.replace('_', ' ')}: {', '.join(names) or '-'}")
+    return "\n".join(lines)

@@ -1,7 +1,8 @@
-"""Serving channels: build every enabled one, run them together, close them all.
+"""`ifriend run`: describe and check the App, then serve every enabled channel together.
 
-`ifriend run` ends when every channel's `serve()` has returned, on Ctrl-C or
-SIGTERM, or when a channel crashes (`ChannelCrashedError`, exit status 1).
+The run ends when every channel's `serve()` has returned, on Ctrl-C or SIGTERM, or
+when a channel crashes (`ChannelCrashedError`, exit status 1); the channels are
+closed whatever the reason.
 """
 
 from __future__ import annotations
@@ -12,16 +13,55 @@ import signal
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 
+from .agent import describe_agent
 from .app import App, Channel
-from .errors import IfriendError, UnknownNameError
+from .doctor import DEFAULT_TIMEOUT, Check, Redact, channel_checks, connected, format_checks, probe
+from .errors import ChannelCrashedError, UnknownNameError
 
 logger = logging.getLogger(__name__)
 
 CLOSE_TIMEOUT = 10.0
 
 
-class ChannelCrashedError(IfriendError):
-    """A channel's `serve()` raised; the others were stopped."""
+async def run(
+    app: App,
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    redact: Redact = lambda text: text,
+    echo: Callable[[str], None] = print,
+) -> int:
+    """Describe, connect and check `app`, then serve its channels; the exit code."""
+    echo(describe_app(app))
+    channels = build_channels(app)
+    checks: list[Check] = []
+    async with connected(app, checks, timeout=timeout, redact=redact) as ok:
+        if ok:
+            checks.extend(await probe(app, timeout=timeout, redact=redact))
+            checks.extend(await channel_checks(app, timeout=timeout, redact=redact))
+        echo(format_checks(checks))
+        if all(c.ok for c in checks):
+            await serve_channels(channels, echo=echo)
+    if checks[-1].name == "close" and not checks[-1].ok:
+        echo(format_checks(checks[-1:]))
+    return 0 if all(c.ok for c in checks) else 1
+
+
+def describe_app(app: App) -> str:
+    """What `app` is made of: settings file, backends and their plugins, channels, agent."""
+    s = app.settings
+    session = app.session_backends.get(s.session.backend)
+    memory = app.memory_backends.get(s.memory.backend)
+    return "\n".join(
+        [
+            f"app: {s.app.name}",
+            f"settings file: {s.source}",
+            f"session backend: {session.name} (from plugin {session.plugin})",
+            f"memory backend: {memory.name} (from plugin {memory.plugin})",
+            f"channels registered: {app.channels.describe() or 'none'}",
+            f"channels enabled: {', '.join(app.enabled_channels()) or 'none'}",
+            f"agent: {describe_agent(app.agent)} from {app.settings.app.agent or 'ifriend.assistant'}",
+        ]
+    )
 
 
 def build_channels(app: App) -> dict[str, Channel]:

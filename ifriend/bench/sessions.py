@@ -381,22 +381,22 @@ async def run(config: BenchConfig, *, progress: Callable[[str], None] = lambda _
         floor = Floor(config.mysql_url, f"ifbench_{run_id}_floor")
         await floor.open()
         stack.push_async_callback(floor.close)
-        progress("appends")
+        progress("measuring appends")
         await bench_appends(report, targets, floor, config)
-        progress("reads")
+        progress("measuring reads")
         await bench_reads(report, targets, config)
-        progress("recent events")
+        progress("measuring recent events")
         await bench_recent(report, targets, config)
-        progress("concurrency")
+        progress("measuring concurrency")
         await bench_concurrency(report, targets, config)
-        progress("replicas (1 and 2 processes)")
+        progress("measuring replicas (1 and 2 processes)")
         await bench_replicas(
             report,
             {"session": {"backend": "tiered"}, "backends": backends(config, run_id)},
             sessions=config.replica_sessions,
             appends=config.replica_appends,
         )
-        progress("telemetry overhead")
+        progress("measuring telemetry overhead")
         with tempfile.TemporaryDirectory(prefix="ifriend-bench-otel-") as folder:
             await overhead.bench_telemetry(report, targets, config, folder)
     evaluate(report, config)

@@ -253,7 +253,7 @@ async def run(config: BenchConfig, *, progress: Callable[[str], None] = lambda _
             await target.events.send(mention("warm up"))
             await target.channel.drain(30)
         for thread in range(config.threads):
-            progress(f"thread {thread + 1} of {config.threads} ({config.turns} turns)")
+            progress(f"measuring thread {thread + 1} of {config.threads} ({config.turns} turns)")
             for k in range(config.turns):
                 order = targets[k % len(targets):] + targets[: k % len(targets)]
                 for target in order:

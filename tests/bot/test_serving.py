@@ -12,8 +12,8 @@ from click.testing import CliRunner
 
 from ifriend import App, ChannelContext, Settings, hookimpl
 from ifriend.cli import create_cli
-from ifriend.errors import PluginError
-from ifriend.serving import ChannelCrashedError, build_channels, serve_channels
+from ifriend.errors import ChannelCrashedError, PluginError
+from ifriend.serving import build_channels, serve_channels
 
 
 class FakeChannel:

@@ -8,7 +8,8 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from ifriend import App, Settings
-from ifriend.cli import doctor, load_cli
+from ifriend.cli import load_cli
+from ifriend.doctor import doctor
 from ifriend_slack.testing import FakeSlack
 
 from .conftest import BOT_TOKEN, slack_options
