@@ -28,7 +28,6 @@ from typing import Any
 
 import click
 
-from .bench.command import bench_group
 from .cli_state import CliState
 from .config import format_config, leaf_origins
 from .doctor import DEFAULT_TIMEOUT, doctor, format_checks
@@ -170,9 +169,7 @@ def adk_init_command(state: CliState, agents_dir: str) -> None:
     click.echo("\n" + adk.server_commands(agents_dir, state.config_path))
 
 
-CORE_COMMANDS = (
-    plugins_command, config_command, doctor_command, run_command, bench_group, adk_group, traces_command
-)
+CORE_COMMANDS = (plugins_command, config_command, doctor_command, run_command, adk_group, traces_command)
 
 
 # --- the group -----------------------------------------------------------------------------

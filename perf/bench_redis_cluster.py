@@ -26,7 +26,7 @@ from typing import Any
 
 from bench_redis_tier import record  # perf/ is on sys.path when a script here runs
 
-from ifriend.bench.cleanup import delete_redis_keys
+from ifriend_bench.cleanup import delete_redis_keys
 from ifriend.sessions import Revision, SessionKey
 from ifriend_redis import RedisSettings, RedisStore
 

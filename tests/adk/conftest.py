@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import ifriend.adk
-from ifriend.bench.cleanup import delete_redis_keys, drop_tables
+from ifriend_bench.cleanup import delete_redis_keys, drop_tables
 
 from ..conftest import server_url
 

@@ -20,7 +20,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 OURS = re.compile(r"^(ifriend([_-].*)?|__editable__[._]+ifriend.*)$", re.IGNORECASE)
-BUILTINS = {"console", "memory", "mysql", "redis", "slack", "tiered"}
+BUILTINS = {"bench", "console", "memory", "mysql", "redis", "slack", "tiered"}
 
 
 def build_stage() -> tuple[list[str], list[str]]:

@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from ifriend import App, Settings
-from ifriend.bench.cleanup import drop_tables
+from ifriend_bench.cleanup import drop_tables
 from ifriend.cli import load_cli
 from ifriend.config import ENV_OVERRIDES, GENERIC_PREFIX
 from ifriend.errors import ConfigError

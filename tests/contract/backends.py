@@ -90,7 +90,7 @@ BACKENDS: dict[str, BackendSpec] = {
 
 async def drop_server_data(env: Mapping[str, str] | None = None) -> None:
     """Remove every key and table this run created (app and user state included)."""
-    from ifriend.bench.cleanup import delete_redis_keys, drop_tables
+    from ifriend_bench.cleanup import delete_redis_keys, drop_tables
 
     env = os.environ if env is None else env
     if env.get("IFRIEND_TEST_REDIS_URL"):

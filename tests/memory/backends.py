@@ -68,7 +68,7 @@ BACKENDS: dict[str, MemoryBackendSpec] = {
 
 async def drop_server_data(env: Mapping[str, str] | None = None) -> None:
     """Remove every key and table this run created."""
-    from ifriend.bench.cleanup import delete_redis_keys, drop_tables
+    from ifriend_bench.cleanup import delete_redis_keys, drop_tables
 
     env = os.environ if env is None else env
     if env.get("IFRIEND_TEST_REDIS_URL"):

@@ -7,8 +7,8 @@ import json
 import redis
 from click.testing import CliRunner
 
-from ifriend.bench.memory import BASELINE, SEARCH_KINDS, TARGETS
-from ifriend.cli import create_cli
+from ifriend_bench.memory import BASELINE, SEARCH_KINDS, TARGETS
+from ifriend.cli import load_cli
 
 from ..conftest import server_url
 
@@ -18,7 +18,7 @@ def test_bench_memory_quick_reports_every_target(tmp_path) -> None:
     mysql_url = server_url("IFRIEND_TEST_MYSQL_URL")
     out = tmp_path / "memory.json"
     result = CliRunner().invoke(
-        create_cli(),
+        load_cli(),
         ["bench", "memory", "--quick", "--redis-url", redis_url, "--mysql-url", mysql_url, "--json", str(out)],
     )
     assert result.exit_code == 0, result.output

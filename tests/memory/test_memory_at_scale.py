@@ -13,7 +13,7 @@ import uuid
 import pytest
 from google.adk.memory import in_memory_memory_service as adk_memory
 
-from ifriend.bench.memory import SEARCH_KINDS, BenchConfig, Corpus
+from ifriend_bench.memory import SEARCH_KINDS, BenchConfig, Corpus
 
 from .test_memory_matches_adk import adk_scores
 

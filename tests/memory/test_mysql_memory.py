@@ -15,7 +15,7 @@ from google.adk.events.event import Event
 from google.adk.sessions.session import Session
 from google.genai import types
 
-from ifriend.bench.cleanup import _connect, drop_tables
+from ifriend_bench.cleanup import _connect, drop_tables
 from ifriend.errors import BackendTimeoutError, BackendUnavailableError
 from ifriend.memory import MemoryService
 from ifriend_mysql import MySQLMemoryStore, MySQLSettings
@@ -165,7 +165,7 @@ async def test_both_search_paths_agree_with_the_in_process_store(
     service, monkeypatch, one_query_postings
 ) -> None:
     """Searches with few postings are one statement, others read postings level by level."""
-    from ifriend.bench.memory import SEARCH_KINDS, BenchConfig, Corpus
+    from ifriend_bench.memory import SEARCH_KINDS, BenchConfig, Corpus
     from ifriend_memory import InProcessMemoryStore
 
     import ifriend_mysql.memory_search

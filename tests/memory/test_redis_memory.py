@@ -15,7 +15,7 @@ from google.genai import types
 from redis.crc import key_slot
 
 from ifriend import App, Settings
-from ifriend.bench.cleanup import delete_redis_keys
+from ifriend_bench.cleanup import delete_redis_keys
 from ifriend.errors import BackendTimeoutError, BackendUnavailableError
 from ifriend.memory import MemoryService
 from ifriend_redis import RedisMemoryStore, RedisSettings

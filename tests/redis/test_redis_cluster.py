@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from redis.crc import key_slot as redis_py_key_slot
 
-from ifriend.bench.cleanup import delete_redis_keys
+from ifriend_bench.cleanup import delete_redis_keys
 from ifriend.errors import BackendTimeoutError, BackendUnavailableError
 from ifriend.sessions import Revision, SessionKey
 from ifriend_redis import RedisClient, RedisSettings, RedisStore

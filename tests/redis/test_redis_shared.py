@@ -6,7 +6,7 @@ import asyncio
 import uuid
 
 from ifriend import App, Settings
-from ifriend.bench.cleanup import delete_redis_keys
+from ifriend_bench.cleanup import delete_redis_keys
 from ifriend_redis import RedisClient, RedisSettings, shared
 from ifriend_slack.dedupe import RedisState, build_state
 

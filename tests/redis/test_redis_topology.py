@@ -91,7 +91,7 @@ async def test_tiered_does_not_take_a_wrong_topology_for_an_outage(cluster_url: 
     with pytest.raises(TopologyError, match="IFRIEND__BACKENDS__REDIS__CLUSTER=true"):
         async with App(settings):
             pass
-    from ifriend.bench.cleanup import drop_tables
+    from ifriend_bench.cleanup import drop_tables
 
     await drop_tables(mysql_url, settings.backends["mysql"]["table_prefix"])
 

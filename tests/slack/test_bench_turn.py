@@ -6,7 +6,7 @@ import json
 
 from click.testing import CliRunner
 
-from ifriend.cli import create_cli
+from ifriend.cli import load_cli
 
 from ..conftest import server_url
 
@@ -16,7 +16,7 @@ def test_bench_turn_quick_reports_every_backend(tmp_path) -> None:
     mysql_url = server_url("IFRIEND_TEST_MYSQL_URL")
     out = tmp_path / "turn.json"
     result = CliRunner().invoke(
-        create_cli(),
+        load_cli(),
         ["bench", "turn", "--quick", "--redis-url", redis_url, "--mysql-url", mysql_url, "--json", str(out)],
     )
     assert result.exit_code == 0, result.output

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from ifriend import telemetry
-from ifriend.bench.cleanup import delete_redis_keys
+from ifriend_bench.cleanup import delete_redis_keys
 from ifriend_slack.testing import FakeSlack, as_message, event_body, mention
 
 from ..conftest import server_url

@@ -7,7 +7,7 @@ import logging
 import aiohttp
 import pytest
 
-from ifriend.bench.cleanup import drop_tables
+from ifriend_bench.cleanup import drop_tables
 
 from ..servers import PrivateRedis
 from .conftest import MakeBot

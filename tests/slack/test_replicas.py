@@ -9,7 +9,7 @@ from contextlib import AsyncExitStack
 
 import pytest
 
-from ifriend.bench.cleanup import delete_redis_keys, drop_tables
+from ifriend_bench.cleanup import delete_redis_keys, drop_tables
 from ifriend_slack.testing import FakeSlack, event_body, feedback_click, mention, message, with_files
 
 from ..conftest import server_url

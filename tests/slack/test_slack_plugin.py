@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 
 from ifriend import App, Settings
-from ifriend.bench.cleanup import delete_redis_keys
+from ifriend_bench.cleanup import delete_redis_keys
 from ifriend.errors import ConfigError, PluginError
 from ifriend.plugins import build_plugin_manager, collect
 from ifriend_slack.dedupe import MemoryState, RedisState, build_state

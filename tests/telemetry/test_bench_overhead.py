@@ -4,7 +4,7 @@ from __future__ import annotations
 
 FIGURE = """
 import asyncio, json, sys
-from ifriend.bench.overhead import run_alone
+from ifriend_bench.overhead import run_alone
 
 report = asyncio.run(run_alone(sys.argv[1], sys.argv[2], 6))
 figures = sorted(f"{f} | {t}" for (f, t), s in report.samples.items() if len(s.seconds) == 6)

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from ifriend import App, Settings
-from ifriend.bench.cleanup import delete_redis_keys, drop_tables
+from ifriend_bench.cleanup import delete_redis_keys, drop_tables
 from ifriend.telemetry import conversation_id_attribute, user_id_attribute
 
 from ..conftest import server_url

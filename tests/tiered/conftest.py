@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from ifriend import App, Settings
-from ifriend.bench.cleanup import delete_redis_keys, drop_tables
+from ifriend_bench.cleanup import delete_redis_keys, drop_tables
 
 from ..conftest import server_url
 

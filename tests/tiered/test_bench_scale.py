@@ -7,9 +7,9 @@ from contextlib import AsyncExitStack
 
 import pytest
 
-from ifriend.bench.replicas import FIGURE, bench_replicas
-from ifriend.bench.sessions import BenchConfig, backends, open_targets
-from ifriend.bench.timing import Report
+from ifriend_bench.replicas import FIGURE, bench_replicas
+from ifriend_bench.sessions import BenchConfig, backends, open_targets
+from ifriend_bench.timing import Report
 
 from ..conftest import server_url
 
@@ -37,7 +37,7 @@ async def test_one_and_two_processes_are_measured_in_one_run(redis_url, mysql_ur
     try:
         await bench_replicas(report, settings, sessions=2, appends=2, rounds=1)
     finally:
-        from ifriend.bench.cleanup import delete_redis_keys, drop_tables
+        from ifriend_bench.cleanup import delete_redis_keys, drop_tables
 
         await delete_redis_keys(redis_url, settings["backends"]["redis"]["key_prefix"])
         await drop_tables(mysql_url, settings["backends"]["mysql"]["table_prefix"])

@@ -8,7 +8,7 @@ import sys
 import uuid
 from pathlib import Path
 
-from ifriend.bench.cleanup import delete_redis_keys, drop_tables
+from ifriend_bench.cleanup import delete_redis_keys, drop_tables
 
 REPLICA = Path(__file__).with_name("replica.py")
 

@@ -7,7 +7,7 @@ file), and into one sampling at `sample_ratio = 0.1`. Switching is one attribute
 service: its operations, and everything under them (round-trip spans, notes, counters),
 follow the operation's recorder.
 
-`python -m ifriend.bench.overhead [--runs N]` runs the figure alone N times and prints
+`python -m ifriend_bench.overhead [--runs N]` runs the figure alone N times and prints
 each run's ratios, their median and spread (needs the local servers: `make servers`).
 """
 
@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING
 
 from opentelemetry import trace
 
-from ..config import TelemetrySettings
-from ..telemetry import Recorder
-from ..telemetry.setup import Telemetry, build_telemetry
+from ifriend.config import TelemetrySettings
+from ifriend.telemetry import Recorder
+from ifriend.telemetry.setup import Telemetry, build_telemetry
 from .timing import Report
 
 if TYPE_CHECKING:
@@ -132,8 +132,8 @@ def check(report: Report) -> None:
 
 async def run_alone(redis_url: str, mysql_url: str, samples: int) -> Report:
     """The figure alone, on a `tiered` App of its own (its data removed afterwards)."""
-    from ..app import App
-    from ..config import Settings
+    from ifriend.app import App
+    from ifriend.config import Settings
     from .cleanup import delete_redis_keys, drop_tables
     from .sessions import BenchConfig, Target, backends
 

@@ -5,7 +5,7 @@ Each worker process opens a tiered `App`, creates its sessions, waits for the wo
 (events, seconds, CPU seconds). The parent starts the workers of a round together, so
 the 1-process and 2-process rounds alternate in one run and share the servers' drift.
 
-    python -m ifriend.bench.replicas '<settings as JSON>' SESSIONS APPENDS
+    python -m ifriend_bench.replicas '<settings as JSON>' SESSIONS APPENDS
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ FIGURE = "replicas: events/s appending"
 
 
 async def _worker(settings: dict[str, Any], sessions: int, appends: int) -> None:
-    from ..app import App
-    from ..config import Settings
+    from ifriend.app import App
+    from ifriend.config import Settings
     from .sessions import APP, USER, make_event
 
     tag = uuid.uuid4().hex[:8]
@@ -48,7 +48,7 @@ async def _worker(settings: dict[str, Any], sessions: int, appends: int) -> None
 async def _round(settings: dict[str, Any], processes: int, sessions: int, appends: int) -> dict[str, float]:
     workers = [
         await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "ifriend.bench.replicas", json.dumps(settings), str(sessions),
+            sys.executable, "-m", "ifriend_bench.replicas", json.dumps(settings), str(sessions),
             str(appends), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
         )
         for _ in range(processes)

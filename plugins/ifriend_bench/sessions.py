@@ -27,9 +27,9 @@ from google.adk.sessions.in_memory_session_service import InMemorySessionService
 from google.adk.sessions.session import Session
 from google.genai import types
 
-from ..app import App
-from ..config import Settings
-from ..sessions.store import SessionKey
+from ifriend.app import App
+from ifriend.config import Settings
+from ifriend.sessions.store import SessionKey
 from . import overhead
 from .cleanup import delete_redis_keys, drop_tables, execute
 from .replicas import bench_replicas

@@ -25,9 +25,9 @@ from contextlib import AsyncExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..app import App
-from ..config import Settings
-from ..errors import PluginError
+from ifriend.app import App
+from ifriend.config import Settings
+from ifriend.errors import PluginError
 from .cleanup import delete_redis_keys, drop_tables
 from .timing import Report
 
@@ -73,7 +73,7 @@ class ModelClock:
 
     @contextmanager
     def installed(self) -> Iterator[ModelClock]:
-        from ..models.echo import EchoModel
+        from ifriend.models.echo import EchoModel
 
         original = EchoModel.generate_content_async
         clock = self
