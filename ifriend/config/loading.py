@@ -1,30 +1,29 @@
-"""ifriend.toml + environment -> typed, validated `Settings`.
+"""ifriend.toml + environment -> validated `Settings`, and plugin tables -> their models.
 
 Precedence: environment beats file beats default. The file is `--config PATH`,
 else `IFRIEND_CONFIG`, else `ifriend.toml` in the working directory, else none
 (built-in defaults). String values may reference the environment as `${VAR}` or
-`${VAR:-default}`; `$${` is a literal `${`.
+`${VAR:-default}`; `$${` is a literal `${`. A bad value is a `ConfigError` naming
+the file or variable, the key, the value (secrets masked) and what was expected.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from types import UnionType
-from typing import Any, Literal, TypeVar, Union, get_args, get_origin
-from urllib.parse import SplitResult, unquote
+from typing import Any, TypeVar, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ValidationError
 
-from .errors import ConfigError
+from ..errors import ConfigError
+from .masking import mask_secrets, mask_text
+from .models import Settings
 
 M = TypeVar("M", bound=BaseModel)
-
-BACKEND_ALIASES = {"inmemory": "memory", "in_memory": "memory", "cloudsql": "mysql"}
 
 # Variables the original Redis-over-CloudSQL bot's operators already set.
 ENV_OVERRIDES: dict[str, tuple[str, ...]] = {
@@ -43,200 +42,7 @@ ENV_OVERRIDES: dict[str, tuple[str, ...]] = {
 }
 # Any key can also be set as IFRIEND__SECTION__KEY (e.g. IFRIEND__SESSION__BACKEND).
 GENERIC_PREFIX = "IFRIEND__"
-
-# Keys that name a secret, misspelt ones included (`pasword`): masked wherever printed.
-_SECRET_KEY = re.compile(r"pass|pa?s+w|pwd|secret|token|credential|(^|_)(api_?|private_?)?keys?$|apikey", re.I)
-_SECRET_VALUE_PREFIXES = ("xox", "xapp-")  # Slack tokens, whatever their key
-_URL_WORD = re.compile(r"[^\s'\"]+@[^\s'\"]*")
-# Secrets shorter than this are masked only as whole words in free text.
-MIN_SECRET_SUBSTRING = 8
 _REFERENCE = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-
-
-def _backend_name(value: str) -> str:
-    value = value.strip()
-    return BACKEND_ALIASES.get(value.lower(), value)
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class AppSettings(_Section):
-    name: str = Field("ifriend", min_length=1)
-    agent: str | None = None
-    model: str | None = None
-
-
-class SessionSettings(_Section):
-    backend: str = "memory"
-    max_id_length: int = Field(128, ge=1, le=255)
-    max_event_bytes: int = Field(1_048_576, ge=1024)
-    max_state_value_bytes: int = Field(262_144, ge=64)
-
-    @field_validator("backend")
-    @classmethod
-    def _resolve_alias(cls, value: str) -> str:
-        return _backend_name(value)
-
-
-class MemorySettings(_Section):
-    backend: str = "memory"
-    max_results: int = Field(10, ge=1, le=1000)
-    max_entry_bytes: int = Field(1_048_576, ge=1024)
-    # After a turn's reply is sent: never, the session when it ends (`on_close`), or
-    # the turn's new events (`every_turn`). See README "Long-term memory".
-    auto_add: Literal["off", "on_close", "every_turn"] = "off"
-    # `on_close`: a session with no turn for this long counts as ended (0: only at App close).
-    idle_close_seconds: float = Field(1800.0, ge=0)
-
-    @field_validator("backend")
-    @classmethod
-    def _resolve_alias(cls, value: str) -> str:
-        return _backend_name(value)
-
-
-class TelemetrySettings(_Section):
-    exporter: Literal["none", "console", "otlp", "jsonl"] = "none"
-    endpoint: str | None = None
-    protocol: Literal["http/protobuf", "grpc"] = "http/protobuf"
-    service_name: str = "ifriend"
-    sample_ratio: float = Field(1.0, ge=0.0, le=1.0)
-    file: str = "traces.jsonl"
-    # jsonl: the file is rotated past this size; `max_files` files are kept, the current one included.
-    max_file_bytes: int = Field(100_000_000, ge=4096)
-    max_files: int = Field(5, ge=1, le=1000)
-    capture_content: bool = False
-    capture_user_ids: bool = False
-    # Keys the hash of user ids in telemetry: the same on every replica of a deployment.
-    user_id_secret: SecretStr | None = None
-
-
-class PluginSettings(_Section):
-    block: list[str] = Field(default_factory=list)
-
-
-class Settings(_Section):
-    """Every setting of one ifriend deployment."""
-
-    app: AppSettings = AppSettings()
-    session: SessionSettings = SessionSettings()
-    memory: MemorySettings = MemorySettings()
-    backends: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    channels: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    telemetry: TelemetrySettings = TelemetrySettings()
-    plugins: PluginSettings = PluginSettings()
-    source: str = Field("<defaults>", exclude=True)
-    origins: dict[str, str] = Field(default_factory=dict, exclude=True)
-
-    def origin(self, *path: str) -> str:
-        """Where the value at `path` came from: `default`, the file, or `env:NAME`."""
-        dotted = ".".join(path)
-        while dotted:
-            if dotted in self.origins:
-                return self.origins[dotted]
-            dotted = dotted.rpartition(".")[0]
-        return "default"
-
-    def effective(self) -> dict[str, Any]:
-        """All settings as plain data, secrets masked."""
-        return mask_secrets(self.model_dump(mode="json"))
-
-
-def looks_secret(key: str, value: Any) -> bool:
-    """Whether a setting holds a secret: its key names one (misspelt too), or its value is
-    a Slack token."""
-    return bool(_SECRET_KEY.search(key)) or (
-        isinstance(value, str) and value.startswith(_SECRET_VALUE_PREFIXES)
-    )
-
-
-def _url_credentials(value: str) -> tuple[str, str, str] | None:
-    """(everything before the password, the password, everything after it) of a URL-shaped
-    string: `scheme://user:PW@host`, a misspelt scheme (`rediss//:PW@host`) or none at all
-    (`user:PW@host`); None if it holds no password."""
-    head, at, host = value.rpartition("@")
-    if not at or any(c.isspace() for c in head):
-        return None
-    userinfo = head.rpartition("//" if "//" in head else "/")[2]
-    user, colon, password = userinfo.partition(":")
-    if not colon or not password:
-        return None
-    return f"{head[: len(head) - len(userinfo)]}{user}:", password, f"@{host}"
-
-
-def mask_url(value: str) -> str:
-    """`value` with the password of a URL-shaped string masked (`scheme://user:***@host`)."""
-    parts = _url_credentials(value)
-    return value if parts is None else f"{parts[0]}***{parts[2]}"
-
-
-def mask_value(key: str, value: Any) -> Any:
-    """`value` with any secret it carries replaced by `***`."""
-    if value is None or value == "":
-        return value
-    if looks_secret(key, value):
-        return "***"
-    if isinstance(value, str):
-        return mask_url(value)
-    return value
-
-
-def mask_secrets(data: Any, key: str = "") -> Any:
-    if isinstance(data, dict):
-        return {k: mask_secrets(v, k) for k, v in data.items()}
-    if isinstance(data, list):
-        return [mask_secrets(v, key) for v in data]
-    return mask_value(key, data)
-
-
-def secret_values(settings: Settings) -> dict[str, str]:
-    """Every secret in the settings (passwords, tokens, URL credentials) -> its masked form."""
-    found: dict[str, str] = {}
-
-    def visit(key: str, value: Any) -> None:
-        if isinstance(value, Mapping):
-            for k, v in value.items():
-                visit(str(k), v)
-        elif isinstance(value, list):
-            for v in value:
-                visit(key, v)
-        elif isinstance(value, str) and value:
-            masked = mask_value(key, value)
-            if masked == value:
-                return
-            found[value] = str(masked)
-            parts = _url_credentials(value) if masked != "***" else None
-            if parts is not None:  # a URL: its password alone may be quoted too
-                found[parts[1]] = found[unquote(parts[1])] = "***"
-
-    visit("", settings.model_dump(mode="json"))
-    return found
-
-
-def redact(text: str, secrets: Mapping[str, str]) -> str:
-    """`text` with each secret replaced by its masked form, longest first. A secret shorter
-    than `MIN_SECRET_SUBSTRING` characters is replaced only where it stands alone (not
-    inside a word), so that a one-letter secret does not mangle every message."""
-    for secret in sorted(secrets, key=len, reverse=True):
-        if len(secret) >= MIN_SECRET_SUBSTRING:
-            text = text.replace(secret, secrets[secret])
-        else:
-            alone = rf"(?<![\w.-]){re.escape(secret)}(?![\w.-])"
-            text = re.sub(alone, lambda _, masked=secrets[secret]: masked, text)
-    return text
-
-
-def url_port(parts: SplitResult) -> int | None:
-    """The port of a split URL (None if it names none); `ValueError` for one that is not a
-    number from 1 to 65535 (`urlsplit` accepts `:abc` and `:99999` until asked)."""
-    try:
-        port = parts.port
-    except ValueError:
-        port = 0
-    if port == 0:
-        raise ValueError("the url's port is not a number from 1 to 65535")
-    return port
 
 
 def find_config_file(path: str | os.PathLike[str] | None, env: Mapping[str, str]) -> Path | None:
@@ -463,11 +269,6 @@ def _invalid(error: Mapping[str, Any], key: str, where: str) -> ConfigError:
     )
 
 
-def mask_text(text: str) -> str:
-    """Free text with the password of every URL-shaped word in it masked."""
-    return _URL_WORD.sub(lambda match: mask_url(match.group(0)), text)
-
-
 def parse_section(model: type[M], data: Mapping[str, Any], *, key: str, settings: Settings) -> M:
     """Validate one plugin-owned table (e.g. `[backends.redis]`) against `model`.
 
@@ -490,73 +291,3 @@ def parse_section(model: type[M], data: Mapping[str, Any], *, key: str, settings
         else:
             error = _invalid(first, full, where)
         raise error from None
-
-
-# --- rendering (`ifriend config`) ------------------------------------------------------------
-
-_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
-
-
-def leaf_origins(settings: Settings) -> dict[str, str]:
-    """Dotted path of every leaf of the effective settings -> where it came from."""
-    return {
-        ".".join(path): settings.origin(*path) for path, _ in _leaves(settings.effective(), ())
-    }
-
-
-def _leaves(data: Mapping[str, Any], prefix: tuple[str, ...]) -> Iterable[tuple[tuple[str, ...], Any]]:
-    for key, value in data.items():
-        if isinstance(value, Mapping) and value:
-            yield from _leaves(value, (*prefix, key))
-        else:
-            yield (*prefix, key), value
-
-
-def format_config(settings: Settings) -> str:
-    """The effective settings as TOML, each value commented with its origin."""
-    rows: list[tuple[str, str | None]] = [(f"# settings file: {settings.source}", None)]
-    _toml_rows(settings.effective(), (), settings, rows)
-    width = max((len(text) for text, comment in rows if comment is not None), default=0)
-    return "\n".join(
-        text if comment is None else f"{text.ljust(width)}  # {comment}" for text, comment in rows
-    )
-
-
-def _toml_rows(
-    table: Mapping[str, Any],
-    path: tuple[str, ...],
-    settings: Settings,
-    rows: list[tuple[str, str | None]],
-) -> None:
-    scalars = [(k, v) for k, v in table.items() if not isinstance(v, Mapping)]
-    subtables = [(k, v) for k, v in table.items() if isinstance(v, Mapping)]
-    if path and (scalars or not subtables):
-        rows.append(("", None))
-        rows.append((f"[{'.'.join(_toml_key(p) for p in path)}]", None))
-    for key, value in scalars:
-        origin = settings.origin(*path, key)
-        if value is None:
-            rows.append((f"# {_toml_key(key)} is not set", origin))
-        else:
-            rows.append((f"{_toml_key(key)} = {_toml_value(value)}", origin))
-    for key, value in subtables:
-        _toml_rows(value, (*path, key), settings, rows)
-
-
-def _toml_key(key: str) -> str:
-    return key if _BARE_KEY.match(key) else json.dumps(key, ensure_ascii=False)
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    if isinstance(value, Mapping):
-        inner = ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items())
-        return "{" + inner + "}"
-    if value is None:
-        return '""'
-    return json.dumps(str(value), ensure_ascii=False)
