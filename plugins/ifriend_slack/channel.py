@@ -26,6 +26,7 @@ from cachetools import TTLCache
 from google.adk.sessions.base_session_service import GetSessionConfig
 
 from ifriend import telemetry
+from ifriend.config import redact
 from ifriend.errors import PluginError
 from ifriend.locks import KeyedLocks
 
@@ -35,7 +36,7 @@ from .events import ACKED, RECEIVED, Post, parse_post
 from .fallbacks import Fallbacks
 from .files import FileReader, refusal_notice
 from .replies import ReplyStream
-from .settings import SlackSettings, redact
+from .settings import SlackSettings
 from .streaming import NativeStream
 from .working import Working
 
@@ -51,7 +52,7 @@ class SlackChannel:
     def __init__(self, context: Any, settings: SlackSettings) -> None:
         self.context = context
         self.settings = settings
-        self.secrets = settings.secrets()
+        self.secrets = dict.fromkeys(settings.secrets(), "***")
         self.state: SlackState = build_state(
             settings.dedupe, backends=context.settings.backends, ttl_seconds=settings.dedupe_ttl_seconds
         )

@@ -158,11 +158,3 @@ class SlackSettings(_Model):
         if self.oauth is not None:
             values += [self.oauth.client_secret, self.oauth.sql_url]
         return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
-
-
-def redact(text: str, secrets: list[str]) -> str:
-    """`text` with every secret replaced by `***`."""
-    for secret in secrets:
-        if len(secret) >= 4:
-            text = text.replace(secret, "***")
-    return text
