@@ -5,6 +5,10 @@ events) and `mirror_append`, next to the floors they are built on: a raw loopbac
 PING on a blocking socket, one redis-py connection round trip, redis-py's
 `ping()` and the store's own `ping()`. Also this process's CPU time per call,
 steadier than wall-clock figures on a busy host. Compare only figures of one run.
+
+Then the commands of one `probe` sent both ways, calls alternated: over the store's
+lean exchange, and over a redis-py `Pipeline` (transaction=False) on a pool of the
+same settings; the ratio is what the lean exchange saves per round trip.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from google.genai import types
 from ifriend.sessions import EventRecord, Revision, SessionKey
 from ifriend.sessions.codec import encode_event
 from ifriend_redis import RedisSettings, RedisStore
+from ifriend_redis.connections import Op
 
 SAMPLES = 3000
 WARMUP = 300
@@ -60,12 +65,75 @@ async def timed(
     return out, cpu
 
 
-def show(name: str, timing: tuple[list[float], float]) -> None:
+async def timed_alternately(
+    calls: dict[str, Callable[[int], Awaitable[object]]], samples: int = SAMPLES
+) -> dict[str, tuple[list[float], float]]:
+    """`timed` for several calls at once, taking turns call by call (so that a busy host
+    slows all of them alike); CPU time per call is summed call by call."""
+    for i in range(WARMUP):
+        for call in calls.values():
+            await call(i)
+    out: dict[str, list[float]] = {name: [] for name in calls}
+    cpu = dict.fromkeys(calls, 0.0)
+    gc.disable()
+    try:
+        for i in range(samples):
+            for name, call in calls.items():
+                cpu_started, started = time.process_time(), time.perf_counter()
+                await call(WARMUP + i)
+                out[name].append(time.perf_counter() - started)
+                cpu[name] += time.process_time() - cpu_started
+    finally:
+        gc.enable()
+    return {name: (out[name], cpu[name] / samples) for name in calls}
+
+
+def show(name: str, timing: tuple[list[float], float]) -> tuple[float, float]:
+    """Print one row; its p50 and CPU per call (seconds)."""
     durations, cpu = timing
     durations.sort()
-    p50 = statistics.median(durations) * 1e6
-    p99 = durations[int(len(durations) * 0.99)] * 1e6
-    print(f"{name:<30} p50 {p50:7.1f} us   p99 {p99:7.1f} us   cpu {cpu * 1e6:6.1f} us/call")
+    p50 = statistics.median(durations)
+    p99 = durations[int(len(durations) * 0.99)]
+    print(f"{name:<38} p50 {p50 * 1e6:7.1f} us   p99 {p99 * 1e6:7.1f} us   cpu {cpu * 1e6:6.1f} us/call")
+    return p50, cpu
+
+
+async def recorded_ops(store: RedisStore, call: Callable[[], Awaitable[object]]) -> list[Op]:
+    """The commands `call` sends through the store's client (each is sent as well)."""
+    sent: list[Op] = []
+    execute = store.client.execute
+
+    async def recording(ops: list[Op]) -> list[object]:
+        sent.extend(ops)
+        return await execute(ops)
+
+    store.client.execute = recording  # type: ignore[method-assign]
+    try:
+        await call()
+    finally:
+        del store.client.execute
+    return sent
+
+
+async def lean_vs_pipeline(store: RedisStore, ops: list[Op]) -> None:
+    """`ops` over the lean exchange and over a redis-py Pipeline, alternated."""
+    redis = store.client.redis  # a redis-py client with a pool of its own, same settings
+
+    async def lean(i: int) -> None:
+        await store.client.exchange(ops)
+
+    async def pipeline(i: int) -> None:
+        pipe = redis.pipeline(transaction=False)
+        for op in ops:
+            pipe.execute_command(*op)
+        await pipe.execute(raise_on_error=False)
+
+    label = f"probe's {len(ops)} commands"
+    timings = await timed_alternately({"lean": lean, "pipeline": pipeline})
+    lean_p50, lean_cpu = show(f"{label}: lean exchange", timings["lean"])
+    pipe_p50, pipe_cpu = show(f"{label}: redis-py Pipeline", timings["pipeline"])
+    ratio = "  redis-py Pipeline / lean exchange"
+    print(f"{ratio:<38} p50 {pipe_p50 / lean_p50:7.2f}x {'':20} cpu {pipe_cpu / lean_cpu:6.2f}x")
 
 
 def raw_ping(url: str) -> tuple[list[float], float]:
@@ -114,6 +182,7 @@ async def main(url: str) -> None:
         show("probe (current, n=100)", await timed(lambda i: store.probe(key, known)))
         behind = Revision(known.incarnation, known.version - 1)
         show("probe (behind by 1, n=100)", await timed(lambda i: store.probe(key, behind)))
+        await lean_vs_pipeline(store, await recorded_ops(store, lambda: store.probe(key, known)))
 
         records = [record(1000 + i) for i in range(WARMUP + SAMPLES)]
         version = revision.version
