@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import SplitResult
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
 
 from .masking import mask_secrets
 
@@ -16,6 +16,10 @@ BACKEND_ALIASES = {"inmemory": "memory", "in_memory": "memory", "cloudsql": "mys
 def _backend_name(value: str) -> str:
     value = value.strip()
     return BACKEND_ALIASES.get(value.lower(), value)
+
+
+# A backend's name as configured: surrounding spaces dropped, the old bot's aliases resolved.
+BackendName = Annotated[str, AfterValidator(_backend_name)]
 
 
 class _Section(BaseModel):
@@ -29,19 +33,14 @@ class AppSettings(_Section):
 
 
 class SessionSettings(_Section):
-    backend: str = "memory"
+    backend: BackendName = "memory"
     max_id_length: int = Field(128, ge=1, le=255)
     max_event_bytes: int = Field(1_048_576, ge=1024)
     max_state_value_bytes: int = Field(262_144, ge=64)
 
-    @field_validator("backend")
-    @classmethod
-    def _resolve_alias(cls, value: str) -> str:
-        return _backend_name(value)
-
 
 class MemorySettings(_Section):
-    backend: str = "memory"
+    backend: BackendName = "memory"
     max_results: int = Field(10, ge=1, le=1000)
     max_entry_bytes: int = Field(1_048_576, ge=1024)
     # After a turn's reply is sent: never, the session when it ends (`on_close`), or
@@ -49,11 +48,6 @@ class MemorySettings(_Section):
     auto_add: Literal["off", "on_close", "every_turn"] = "off"
     # `on_close`: a session with no turn for this long counts as ended (0: only at App close).
     idle_close_seconds: float = Field(1800.0, ge=0)
-
-    @field_validator("backend")
-    @classmethod
-    def _resolve_alias(cls, value: str) -> str:
-        return _backend_name(value)
 
 
 class TelemetrySettings(_Section):
