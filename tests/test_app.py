@@ -7,7 +7,7 @@ from google.adk.memory.base_memory_service import BaseMemoryService
 from google.adk.sessions.base_session_service import BaseSessionService
 
 from ifriend import App, Settings, hookimpl
-from ifriend_memory import MemoryStore
+from ifriend_inprocess import InProcessSessionStore
 
 
 class Recorder:
@@ -15,7 +15,7 @@ class Recorder:
         self.calls: list[str] = []
 
 
-class RecordingStore(MemoryStore):
+class RecordingStore(InProcessSessionStore):
     def __init__(self, recorder: Recorder, fail_connect: bool = False) -> None:
         super().__init__()
         self.recorder = recorder

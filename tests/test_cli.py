@@ -15,7 +15,7 @@ from typing import Any
 import click
 import pytest
 from click.testing import CliRunner, Result
-from ifriend_memory import MemoryStore
+from ifriend_inprocess import InProcessSessionStore
 
 import ifriend.cli
 from ifriend import hookimpl
@@ -57,7 +57,7 @@ def write_config(tmp_path: Path, text: str) -> Path:
     return path
 
 
-class FailingStore(MemoryStore):
+class FailingStore(InProcessSessionStore):
     """The memory store, except that `method` raises `error` (or never answers)."""
 
     def __init__(self, method: str, error: BaseException | None) -> None:

@@ -11,12 +11,12 @@ from ifriend import App, Settings, hookimpl
 from ifriend.errors import DuplicateNameError, PluginError, UnknownNameError
 from ifriend.plugins import build_plugin_manager, hook_names
 from ifriend.sessions import SessionService
-from ifriend_memory import MemoryStore
+from ifriend_inprocess import InProcessSessionStore
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
-class CountingStore(MemoryStore):
+class CountingStore(InProcessSessionStore):
     """A memory store that counts connects, to show the App drives the lifecycle."""
 
     name = "counting"
@@ -71,7 +71,7 @@ def test_duplicate_name_names_both_plugins():
     class Again:
         @hookimpl
         def register_session_backends(self, register):
-            register("memory", lambda context: MemoryStore())
+            register("memory", lambda context: InProcessSessionStore())
 
     with pytest.raises(DuplicateNameError) as info:
         App(Settings(), plugins=[Again()])

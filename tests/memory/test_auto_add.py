@@ -11,7 +11,7 @@ import pytest
 
 from ifriend import App, Settings, hookimpl
 from ifriend.memory.store import MemoryRecord, MemoryScope
-from ifriend_memory import InProcessMemoryStore
+from ifriend_inprocess import InProcessMemoryStore
 
 APP = "ifriend"
 

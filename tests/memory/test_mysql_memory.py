@@ -166,7 +166,7 @@ async def test_both_search_paths_agree_with_the_in_process_store(
 ) -> None:
     """Searches with few postings are one statement, others read postings level by level."""
     from ifriend_bench.memory import SEARCH_KINDS, BenchConfig, Corpus
-    from ifriend_memory import InProcessMemoryStore
+    from ifriend_inprocess import InProcessMemoryStore
 
     import ifriend_mysql.memory_search
 

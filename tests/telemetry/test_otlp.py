@@ -29,7 +29,7 @@ from ifriend.config import TelemetrySettings
 from ifriend.sessions.service import SessionService
 from ifriend.telemetry import Recorder
 from ifriend.telemetry.setup import build_telemetry
-from ifriend_memory import MemoryStore
+from ifriend_inprocess import InProcessSessionStore
 
 from .test_instrumentation import said
 
@@ -240,7 +240,7 @@ async def test_an_unreachable_collector_never_holds_up_an_operation(caplog):
     rounds = 150
     off = build_telemetry(TelemetrySettings(exporter="none"), env=env)
     assert off is None
-    done_off = await run_operations(SessionService(MemoryStore(), backend="memory"), rounds)
+    done_off = await run_operations(SessionService(InProcessSessionStore(), backend="memory"), rounds)
 
     settings = TelemetrySettings(exporter="otlp", endpoint=f"http://127.0.0.1:{port}")
     built = build_telemetry(settings, env=env)
@@ -248,7 +248,7 @@ async def test_an_unreachable_collector_never_holds_up_an_operation(caplog):
     recorder = Recorder()
     recorder.start(built)
     try:
-        done_on = await run_operations(SessionService(MemoryStore(), backend="memory", telemetry=recorder), rounds)
+        done_on = await run_operations(SessionService(InProcessSessionStore(), backend="memory", telemetry=recorder), rounds)
         for _ in range(500):  # the worker thread may not have reached the exporter yet
             if counting.started:
                 break

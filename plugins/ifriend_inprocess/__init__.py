@@ -1,11 +1,11 @@
-"""Built-in plugin: the in-process `memory` session and memory backends (no servers)."""
+"""Built-in plugin: the in-process session and memory backends, both named `memory` (no servers)."""
 
 from __future__ import annotations
 
 from ifriend import BackendContext, hookimpl
 
 from .memory import InProcessMemoryStore
-from .store import MemoryStore
+from .sessions import InProcessSessionStore
 
 
 def _memory_store(context: BackendContext) -> InProcessMemoryStore:
@@ -14,7 +14,7 @@ def _memory_store(context: BackendContext) -> InProcessMemoryStore:
 
 @hookimpl
 def register_session_backends(register) -> None:
-    register("memory", lambda context: MemoryStore())
+    register("memory", lambda context: InProcessSessionStore())
 
 
 @hookimpl
@@ -22,4 +22,4 @@ def register_memory_backends(register) -> None:
     register("memory", _memory_store)
 
 
-__all__ = ["InProcessMemoryStore", "MemoryStore"]
+__all__ = ["InProcessMemoryStore", "InProcessSessionStore"]

@@ -1,4 +1,4 @@
-"""`MemoryStore`: the in-process session store, the model the others are tested against."""
+"""`InProcessSessionStore`: sessions in dicts, the model the other session stores are tested against."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ class _Log:
         return Revision(self.incarnation, len(self.events))
 
 
-class MemoryStore:
+class InProcessSessionStore:
     """Sessions in dicts; every operation completes without awaiting, hence atomically."""
 
     name = "memory"
