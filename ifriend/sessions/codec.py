@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 from google.adk.events.event import Event
 
-from .trusted import builder_for
+from .fast_events import builder_for
 
 _build_event = builder_for(Event)
 

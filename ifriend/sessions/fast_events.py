@@ -1,4 +1,4 @@
-"""Rebuild pydantic models from JSON data they produced themselves, without re-validating.
+"""Fast event building: pydantic models (ADK `Event`s) rebuilt from their own JSON, unvalidated.
 
 Parsing, not I/O, dominates a cold read of a long session: pydantic validates an
 ADK `Event` in tens of microseconds. Data the stores hold was serialized from
