@@ -3,7 +3,7 @@
 Migrations are applied in order under `GET_LOCK`, each recorded in
 `<prefix>schema_version`, so replicas starting together migrate once. Every
 statement is idempotent (`IF NOT EXISTS`), so a migration interrupted half way
-is simply run again. `config/sql/001_sessions.sql` is `script("ifriend_")`.
+is simply run again. `config/sql/schema.sql` is `script("ifriend_")`.
 """
 
 from __future__ import annotations
@@ -301,7 +301,7 @@ async def migrate(
         raise StorageError(
             f"the MySQL schema with prefix {tables.prefix!r} is at version {found}, "
             f"this ifriend needs {LATEST}; set backends.mysql.create_schema = true "
-            "or apply config/sql/001_sessions.sql"
+            "or apply config/sql/schema.sql"
         )
     (got,) = (await _query(conn, "SELECT GET_LOCK(%s, %s)", (lock, lock_wait_seconds)))[0]
     if got != 1:

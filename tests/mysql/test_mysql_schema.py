@@ -12,7 +12,7 @@ from ifriend.errors import StorageError
 from ifriend_mysql import MySQLSettings, MySQLStore
 from ifriend_mysql.schema import MIGRATIONS, Tables, script
 
-SQL_FILE = Path(__file__).parents[2] / "config" / "sql" / "001_sessions.sql"
+SQL_FILE = Path(__file__).parents[2] / "config" / "sql" / "schema.sql"
 ALL_VERSIONS = [(version,) for version, _ in MIGRATIONS]  # one row per migration
 
 
@@ -103,7 +103,7 @@ async def test_without_create_schema_a_missing_schema_is_a_clear_error(
 async def test_the_sql_file_is_the_schema_and_can_be_applied_by_hand(
     mysql_url: str, fresh_prefix: str
 ) -> None:
-    assert SQL_FILE.read_text() == script("ifriend_"), "regenerate config/sql/001_sessions.sql"
+    assert SQL_FILE.read_text() == script("ifriend_"), "regenerate config/sql/schema.sql"
     conn = await raw_connect(mysql_url)
     try:
         cur = conn.cursor()
