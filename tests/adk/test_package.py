@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from ifriend import __version__ as VERSION
+
 ROOT = Path(__file__).resolve().parents[2]
 OURS = re.compile(r"^(ifriend([_-].*)?|__editable__[._]+ifriend.*)$", re.IGNORECASE)
 BUILTINS = {"bench", "console", "memory", "mysql", "redis", "slack", "tiered"}
@@ -98,7 +100,7 @@ def test_the_builtin_plugins_are_found_through_entry_points(installed: Path) -> 
     plugins = json.loads(ifriend(installed, "plugins", "--json"))["plugins"]
     builtins = {p["name"]: p for p in plugins if p["builtin"]}
     assert set(builtins) == BUILTINS
-    assert {p["origin"] for p in builtins.values()} == {"ifriend==0.1.0"}
+    assert {p["origin"] for p in builtins.values()} == {f"ifriend=={VERSION}"}
     assert builtins["tiered"]["registers"]["session_backends"] == ["tiered"]
     assert builtins["slack"]["registers"]["channels"] == ["slack"]
 
