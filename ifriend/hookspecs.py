@@ -5,9 +5,9 @@ work (connecting, serving, closing) lives in the objects those factories build.
 Every `register(name, factory)` call is checked when the App starts: a name
 registered twice for the same kind is an error naming both plugins.
 
-Implement a hook with `ifriend.hookimpl`::
+Implement a hook with `ifriend.plugin_api.hookimpl`::
 
-    from ifriend import hookimpl
+    from ifriend.plugin_api import hookimpl
 
     @hookimpl
     def register_session_backends(register):

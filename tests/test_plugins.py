@@ -17,7 +17,7 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 class CountingStore(InProcessSessionStore):
-    """A memory store that counts connects, to show the App drives the lifecycle."""
+    """An in-process session store that counts connects, to show the App drives the lifecycle."""
 
     name = "counting"
 

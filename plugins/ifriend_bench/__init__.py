@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ifriend import hookimpl
+from ifriend.plugin_api import hookimpl
 
 if TYPE_CHECKING:
     import click

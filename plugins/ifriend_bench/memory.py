@@ -25,8 +25,8 @@ from google.adk.memory.base_memory_service import BaseMemoryService
 from google.adk.memory.in_memory_memory_service import InMemoryMemoryService
 from google.genai import types
 
-from ifriend.app import App
-from ifriend.config import Settings
+from ifriend.plugin_api import App, Settings
+
 from .cleanup import delete_redis_keys, drop_tables
 from .timing import Report, timed
 

@@ -26,8 +26,9 @@ from typing import TYPE_CHECKING
 from opentelemetry import trace
 
 from ifriend.config import TelemetrySettings
-from ifriend.telemetry import Recorder
+from ifriend.telemetry.recorder import Recorder
 from ifriend.telemetry.setup import Telemetry, build_telemetry
+
 from .timing import Report
 
 if TYPE_CHECKING:
@@ -132,8 +133,7 @@ def check(report: Report) -> None:
 
 async def run_alone(redis_url: str, mysql_url: str, samples: int) -> Report:
     """The figure alone, on a `tiered` App of its own (its data removed afterwards)."""
-    from ifriend.app import App
-    from ifriend.config import Settings
+    from ifriend.plugin_api import App, Settings
     from .cleanup import delete_redis_keys, drop_tables
     from .sessions import BenchConfig, Target, backends
 

@@ -21,8 +21,7 @@ FIGURE = "replicas: events/s appending"
 
 
 async def _worker(settings: dict[str, Any], sessions: int, appends: int) -> None:
-    from ifriend.app import App
-    from ifriend.config import Settings
+    from ifriend.plugin_api import App, Settings
     from .sessions import APP, USER, make_event
 
     tag = uuid.uuid4().hex[:8]

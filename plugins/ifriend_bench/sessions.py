@@ -27,9 +27,8 @@ from google.adk.sessions.in_memory_session_service import InMemorySessionService
 from google.adk.sessions.session import Session
 from google.genai import types
 
-from ifriend.app import App
-from ifriend.config import Settings
-from ifriend.sessions.store import SessionKey
+from ifriend.plugin_api import App, SessionKey, Settings
+
 from . import overhead
 from .cleanup import delete_redis_keys, drop_tables, execute
 from .replicas import bench_replicas

@@ -25,9 +25,8 @@ from contextlib import AsyncExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from ifriend.app import App
-from ifriend.config import Settings
-from ifriend.errors import PluginError
+from ifriend.plugin_api import App, PluginError, Settings
+
 from .cleanup import delete_redis_keys, drop_tables
 from .timing import Report
 
@@ -73,7 +72,7 @@ class ModelClock:
 
     @contextmanager
     def installed(self) -> Iterator[ModelClock]:
-        from ifriend.models.echo import EchoModel
+        from ifriend.plugin_api import EchoModel
 
         original = EchoModel.generate_content_async
         clock = self

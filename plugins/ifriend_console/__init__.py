@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ifriend import hookimpl
+from ifriend.plugin_api import hookimpl
 
 from .settings import ConsoleSettings
 
 if TYPE_CHECKING:
     import click
 
-    from ifriend.app import ChannelContext
+    from ifriend.plugin_api import ChannelContext
 
 
 def _console_channel(context: ChannelContext) -> Any:

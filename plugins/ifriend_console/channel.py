@@ -9,10 +9,7 @@ from contextlib import aclosing
 
 import click
 
-from ifriend import telemetry
-from ifriend.agent import describe_agent
-from ifriend.app import ChannelContext
-from ifriend.conversations import Conversations
+from ifriend.plugin_api import ChannelContext, Conversations, describe_agent, telemetry
 
 from .lines import Lines, PromptLines, StreamLines
 from .settings import ConsoleSettings

@@ -6,7 +6,7 @@ import asyncio
 
 import click
 
-from ifriend.cli_state import CliState
+from ifriend.plugin_api import CliState
 
 from .channel import ConsoleChannel
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ifriend import BackendContext, hookimpl
+from ifriend.plugin_api import BackendContext, hookimpl
 
 from .memory import InProcessMemoryStore
 from .sessions import InProcessSessionStore

@@ -13,8 +13,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ifriend.memory.store import MemoryHit, MemoryRecord, MemoryScope
-from ifriend.memory.text import QueryTerm, verify
+from ifriend.plugin_api import MemoryHit, MemoryRecord, MemoryScope, QueryTerm, verify
 
 
 @dataclass(slots=True)

@@ -11,7 +11,7 @@ from google.adk.errors.already_exists_error import AlreadyExistsError
 from google.adk.errors.session_not_found_error import SessionNotFoundError
 from google.adk.events.event import Event
 
-from ifriend.sessions.store import (
+from ifriend.plugin_api import (
     AppendOutcome,
     AppendResult,
     EventRecord,

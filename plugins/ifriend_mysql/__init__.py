@@ -6,7 +6,7 @@ so ifriend runs without the `mysql` extra until this backend is selected.
 
 from __future__ import annotations
 
-from ifriend import BackendContext, hookimpl
+from ifriend.plugin_api import BackendContext, hookimpl
 
 from .memory import MySQLMemoryStore
 from .settings import MySQLSettings

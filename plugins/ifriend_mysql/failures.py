@@ -11,7 +11,7 @@ import asyncio
 import ssl
 from typing import Any
 
-from ifriend.errors import BackendTimeoutError, BackendUnavailableError, StorageError
+from ifriend.plugin_api import BackendTimeoutError, BackendUnavailableError, StorageError
 
 DUPLICATE_KEY = 1062
 BAD_NULL = 1048

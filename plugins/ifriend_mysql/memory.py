@@ -21,8 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ifriend.memory.store import MemoryHit, MemoryRecord, MemoryScope
-from ifriend.memory.text import QueryTerm
+from ifriend.plugin_api import MemoryHit, MemoryRecord, MemoryScope, QueryTerm
 
 from . import memory_search
 from .schema import Tables

@@ -13,9 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ifriend.memory.ranking import Postings, Scanned, best
-from ifriend.memory.store import MemoryHit, MemoryScope
-from ifriend.memory.text import QueryTerm
+from ifriend.plugin_api import MemoryHit, MemoryScope, Postings, QueryTerm, Scanned, best
 
 from .statements import SNAPSHOT, Batch
 from .store import MySQLStore

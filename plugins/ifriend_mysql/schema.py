@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from ifriend.errors import StorageError
+from ifriend.plugin_api import StorageError
 
 from .failures import NO_SUCH_TABLE
 

@@ -16,8 +16,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from ifriend.config import url_port
-from ifriend.tls import TlsOptions
+from ifriend.plugin_api import TlsOptions, url_port
 
 SCHEMES = ("mysql", "mysql+asyncmy", "mariadb", "mariadb+asyncmy")
 DEFAULT_PORT = 3306

@@ -15,8 +15,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-from ifriend.telemetry import batch_operation, span_name
-from ifriend.telemetry.names import DB_BATCH_SIZE, DB_COLLECTION, DB_NAMESPACE, DB_OPERATION, DB_SYSTEM
+from ifriend.plugin_api import telemetry
 
 _CONTROL = {"SET", "START", "BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "XA", "DO"}
 _TABLES = re.compile(r"\b(?:FROM|INTO|UPDATE|JOIN|TABLE)\s+`?([A-Za-z0-9_$]+)`?", re.IGNORECASE)
@@ -47,7 +46,8 @@ def naming(span: Any, connection: Mapping[str, Any]) -> Iterator[None]:
 
 def span_naming(statements: Sequence[str], connection: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     """The span name and `db.*` attributes of a call that sent `statements`."""
-    key = (connection.get(DB_SYSTEM, ""), connection.get(DB_NAMESPACE, ""), *statements)
+    system, namespace = connection.get(telemetry.DB_SYSTEM, ""), connection.get(telemetry.DB_NAMESPACE, "")
+    key = (system, namespace, *statements)
     found = _named.get(key)
     if found is None:
         if len(_named) > 1024:  # statements come in a few shapes; never grow without bound
@@ -66,12 +66,13 @@ def _name_of(statements: Sequence[str], connection: Mapping[str, Any]) -> tuple[
             tables.update(_TABLES.findall(sql))
     if not keywords:  # only transaction control (a ROLLBACK after a failure)
         keywords = [statements[-1].split(None, 1)[0].upper()] if statements[-1].strip() else ["BATCH"]
-    operation, size = batch_operation(keywords)
-    attributes: dict[str, Any] = {DB_OPERATION: operation}
+    operation, size = telemetry.batch_operation(keywords)
+    attributes: dict[str, Any] = {telemetry.DB_OPERATION: operation}
     if size is not None:
-        attributes[DB_BATCH_SIZE] = size
+        attributes[telemetry.DB_BATCH_SIZE] = size
     if len(tables) == 1:
-        target = attributes[DB_COLLECTION] = tables.pop()
+        target = attributes[telemetry.DB_COLLECTION] = tables.pop()
     else:
-        target = connection.get(DB_NAMESPACE)
-    return span_name(operation, target, str(connection.get(DB_SYSTEM, "mysql"))), attributes
+        target = connection.get(telemetry.DB_NAMESPACE)
+    system = str(connection.get(telemetry.DB_SYSTEM, "mysql"))
+    return telemetry.span_name(operation, target, system), attributes

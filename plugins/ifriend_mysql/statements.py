@@ -14,8 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ifriend.sessions.codec import encode_value
-from ifriend.sessions.store import EventRecord, Revision, SessionKey
+from ifriend.plugin_api import EventRecord, Revision, SessionKey, encode_value
 
 from .schema import Tables
 

@@ -19,19 +19,21 @@ from google.adk.errors._stale_session_error import StaleSessionError
 from google.adk.errors.already_exists_error import AlreadyExistsError
 from google.adk.errors.session_not_found_error import SessionNotFoundError
 
-from ifriend.errors import PluginError, StorageError
-from ifriend.sessions.codec import decode_events, decode_value, encode_value
-from ifriend.sessions.store import (
+from ifriend.plugin_api import (
     AppendOutcome,
     AppendResult,
     EventRecord,
+    PluginError,
     Revision,
     SessionHeader,
     SessionKey,
+    StorageError,
     StoredSession,
+    decode_events,
+    decode_value,
+    encode_value,
+    telemetry,
 )
-from ifriend.telemetry import SpanKind, current_span, db_attributes, note, operation_span, span_name
-from ifriend.telemetry.names import CALL, DB_NAMESPACE, DB_SYSTEM
 
 from . import failures, schema, spans, statements
 from .settings import MySQLSettings
@@ -77,7 +79,7 @@ class MySQLStore:
         target = self.target
         # A client span per round trip: database semantic conventions, never a statement.
         self._span_attributes = {
-            **db_attributes(
+            **telemetry.db_attributes(
                 "mysql",
                 address=target.unix_socket or target.host,
                 port=None if target.unix_socket else target.port,
@@ -110,7 +112,7 @@ class MySQLStore:
             async with asyncio.timeout(self._timeout):
                 conn = await driver.connect(**self._connect_kwargs())
             if "mariadb" in str(conn.get_server_info()).lower():
-                self._span_attributes[DB_SYSTEM] = "mariadb"
+                self._span_attributes[telemetry.DB_SYSTEM] = "mariadb"
             try:
                 await self._ensure_schema(conn)
             except BaseException:
@@ -179,11 +181,13 @@ class MySQLStore:
     ) -> T:
         """`_attempt` in the call's client span (named by the statements it sends, `spans`)."""
         attributes = self._span_attributes
-        with operation_span(
-            span_name(None, attributes.get(DB_NAMESPACE), attributes[DB_SYSTEM]),
-            kind=SpanKind.CLIENT,
+        with telemetry.operation_span(
+            telemetry.span_name(
+                None, attributes.get(telemetry.DB_NAMESPACE), attributes[telemetry.DB_SYSTEM]
+            ),
+            kind=telemetry.SpanKind.CLIENT,
             **attributes,
-            **{CALL: operation},
+            **{telemetry.CALL: operation},
         ) as span, spans.naming(span, attributes):
             return await self._attempt(operation, work, retry=retry)
 
@@ -475,8 +479,8 @@ class MySQLStore:
 
 def _retried(times: int) -> None:
     """Record on the round trip's span, and on its operation, how often it was retried."""
-    current_span().set_attribute("ifriend.retries", times)
-    note({"ifriend.retries": times})
+    telemetry.current_span().set_attribute("ifriend.retries", times)
+    telemetry.note({"ifriend.retries": times})
 
 
 def _text(value: bytes | str) -> str:

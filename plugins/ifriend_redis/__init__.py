@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ifriend import BackendContext, hookimpl
+from ifriend.plugin_api import BackendContext, hookimpl
 
 from .client import RedisClient, import_redis
 from .memory import RedisMemoryStore

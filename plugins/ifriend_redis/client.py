@@ -22,9 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
-from ifriend.errors import BackendTimeoutError, BackendUnavailableError, PluginError
-from ifriend.telemetry import batch_operation, db_attributes, span_name, tracer
-from ifriend.telemetry.names import CALL, DB_BATCH_SIZE, DB_OPERATION, DB_PROCEDURE, SERVER_ADDRESS, SERVER_PORT
+from ifriend.plugin_api import BackendTimeoutError, BackendUnavailableError, PluginError, telemetry
 
 from . import scripts, shared
 from .cluster import topology_error
@@ -181,7 +179,8 @@ class RedisClient:
         """`span_attributes` plus `ifriend.call` (one dict per operation, kept)."""
         found = self._operation_attributes.get(operation)
         if found is None:
-            found = self._operation_attributes[operation] = {**self.span_attributes, CALL: operation}
+            found = {**self.span_attributes, telemetry.CALL: operation}
+            self._operation_attributes[operation] = found
         return found
 
     def span_naming(self, ops: Sequence[Op]) -> tuple[str, dict[str, Any]]:
@@ -200,22 +199,25 @@ class RedisClient:
         commands = [_command_name(op) for op in ops]
         if len(commands) >= 2 and commands[0] == "MULTI" and commands[-1] == "EXEC":
             inner = commands[1:-1]
-            operation, size = batch_operation(inner, "MULTI") if len(inner) != 1 else (f"MULTI {inner[0]}", None)
+            if len(inner) == 1:
+                operation, size = f"MULTI {inner[0]}", None
+            else:
+                operation, size = telemetry.batch_operation(inner, "MULTI")
         else:
-            operation, size = batch_operation(commands, "PIPELINE")
+            operation, size = telemetry.batch_operation(commands, "PIPELINE")
         scripts = {self._script_names.get(op[1], str(op[1])) for op in ops if op[0] == "EVALSHA"}
-        attributes: dict[str, Any] = {DB_OPERATION: operation}
+        attributes: dict[str, Any] = {telemetry.DB_OPERATION: operation}
         if size is not None:
-            attributes[DB_BATCH_SIZE] = size
+            attributes[telemetry.DB_BATCH_SIZE] = size
         if len(scripts) == 1:
-            target = attributes[DB_PROCEDURE] = scripts.pop()
+            target = attributes[telemetry.DB_PROCEDURE] = scripts.pop()
         else:
             target = self._server_target()
-        return span_name(operation, target, "redis"), attributes
+        return telemetry.span_name(operation, target, "redis"), attributes
 
     def _server_target(self) -> str | None:
-        address = self.span_attributes.get(SERVER_ADDRESS)
-        port = self.span_attributes.get(SERVER_PORT)
+        address = self.span_attributes.get(telemetry.SERVER_ADDRESS)
+        port = self.span_attributes.get(telemetry.SERVER_PORT)
         return f"{address}:{port}" if address and port else address
 
     def bounded(self, operation: str, **attributes: Any) -> Bounded:
@@ -255,7 +257,7 @@ class Bounded:
         attributes = self._client.operation_attributes(self._operation)
         if self._attributes:
             attributes = {**attributes, **self._attributes}
-        self._span = tracer.start_span(
+        self._span = telemetry.tracer.start_span(
             self._client._server_target() or "redis",
             kind=SpanKind.CLIENT,
             attributes=attributes,
@@ -335,11 +337,11 @@ def _server_attributes(url: str) -> dict[str, Any]:
     parts = urlsplit(url)
     if parts.scheme == "unix":
         namespace = parse_qs(parts.query).get("db", ["0"])[-1]
-        return db_attributes("redis", address=parts.path or None, port=None, namespace=namespace)
+        return telemetry.db_attributes("redis", address=parts.path or None, port=None, namespace=namespace)
     try:
         port = parts.port or 6379
     except ValueError:
         port = None
-    return db_attributes(
+    return telemetry.db_attributes(
         "redis", address=parts.hostname, port=port, namespace=(parts.path.lstrip("/") or "0")
     )

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from ifriend.errors import TopologyError
+from ifriend.plugin_api import TopologyError
 
 from .connections import Node, Op, errors, exchange_each, node_url
 from .settings import RedisSettings

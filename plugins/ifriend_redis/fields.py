@@ -9,8 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ifriend.sessions.codec import decode_value, encode_value
-from ifriend.sessions.store import Revision
+from ifriend.plugin_api import Revision, decode_value, encode_value
 
 from .client import Op
 

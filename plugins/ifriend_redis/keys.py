@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import quote
 
-from ifriend.sessions.store import SessionKey
+from ifriend.plugin_api import SessionKey
 
 
 @lru_cache(maxsize=8192)

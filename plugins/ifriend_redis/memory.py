@@ -19,8 +19,7 @@ import time
 from collections.abc import Sequence
 from urllib.parse import quote
 
-from ifriend.memory.store import MemoryHit, MemoryRecord, MemoryScope
-from ifriend.memory.text import QueryTerm
+from ifriend.plugin_api import MemoryHit, MemoryRecord, MemoryScope, QueryTerm
 
 from .client import RedisClient, script_sha
 from .memory_scripts import SCRIPTS

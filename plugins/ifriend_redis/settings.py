@@ -11,8 +11,7 @@ from urllib.parse import urlsplit
 
 from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from ifriend.config import url_port
-from ifriend.tls import TlsOptions
+from ifriend.plugin_api import TlsOptions, url_port
 
 _SCHEMES = ("redis", "rediss", "unix")
 # tls_verify -> redis-py's (ssl_cert_reqs, ssl_check_hostname)

@@ -15,8 +15,7 @@ from google.adk.errors._stale_session_error import StaleSessionError
 from google.adk.errors.already_exists_error import AlreadyExistsError
 from google.adk.errors.session_not_found_error import SessionNotFoundError
 
-from ifriend.sessions.codec import decode_events
-from ifriend.sessions.store import (
+from ifriend.plugin_api import (
     AppendOutcome,
     AppendResult,
     EventRecord,
@@ -24,6 +23,7 @@ from ifriend.sessions.store import (
     SessionHeader,
     SessionKey,
     StoredSession,
+    decode_events,
     filter_events,
 )
 

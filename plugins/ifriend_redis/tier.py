@@ -16,8 +16,13 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from ifriend.errors import BackendUnavailableError
-from ifriend.sessions.store import EventRecord, Revision, SessionKey, StoredSession
+from ifriend.plugin_api import (
+    BackendUnavailableError,
+    EventRecord,
+    Revision,
+    SessionKey,
+    StoredSession,
+)
 
 from .client import Op
 from .fields import delete, exists, hgetall, meta_from_flat, scope_state, state_pairs

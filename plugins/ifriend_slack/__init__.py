@@ -8,13 +8,12 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from ifriend import hookimpl
-from ifriend.errors import PluginError
+from ifriend.plugin_api import PluginError, hookimpl
 
 from .settings import SlackSettings
 
 if TYPE_CHECKING:
-    from ifriend.app import ChannelContext
+    from ifriend.plugin_api import ChannelContext
 
 INSTALL_HINT = "pip install 'ifriend[slack]'"
 

@@ -19,7 +19,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-from ifriend.errors import ConfigError
+from ifriend.plugin_api import ConfigError
 
 from . import webapi
 from .feedback import ACTION_ID

@@ -25,10 +25,7 @@ from typing import Any
 from cachetools import TTLCache
 from google.adk.sessions.base_session_service import GetSessionConfig
 
-from ifriend import telemetry
-from ifriend.config import redact
-from ifriend.errors import PluginError
-from ifriend.locks import KeyedLocks
+from ifriend.plugin_api import KeyedLocks, PluginError, redact, telemetry
 
 from . import agent_view, feedback, webapi
 from .dedupe import SlackState, build_state

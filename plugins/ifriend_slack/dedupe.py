@@ -25,8 +25,7 @@ from typing import Any, Protocol
 
 from cachetools import TTLCache
 
-from ifriend import telemetry
-from ifriend.errors import BackendUnavailableError, ConfigError
+from ifriend.plugin_api import BackendUnavailableError, ConfigError, telemetry
 
 log = logging.getLogger("ifriend_slack")
 

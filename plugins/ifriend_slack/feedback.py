@@ -23,7 +23,7 @@ from google.adk.events.event import Event
 from opentelemetry import trace
 from opentelemetry.trace import Link, SpanContext, TraceFlags
 
-from ifriend import telemetry
+from ifriend.plugin_api import telemetry
 
 log = logging.getLogger("ifriend_slack")
 

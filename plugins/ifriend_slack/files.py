@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from ifriend.attachments import Attachment
+from ifriend.plugin_api import Attachment
 
 from .events import SharedFile
 from .settings import SlackSettings

@@ -28,7 +28,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
-from ifriend import telemetry
+from ifriend.plugin_api import telemetry
 
 from .events import RECEIVED
 from .throttled import ThrottledLog

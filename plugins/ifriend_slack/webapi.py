@@ -15,8 +15,7 @@ from typing import TypeVar
 
 from opentelemetry import trace
 
-from ifriend import telemetry
-from ifriend.errors import IfriendError
+from ifriend.plugin_api import IfriendError, telemetry
 
 from .throttled import ThrottledLog
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from ifriend import BackendContext, hookimpl
-from ifriend.errors import ConfigError, PluginError
+from ifriend.plugin_api import BackendContext, ConfigError, PluginError, hookimpl
 
 from .cache import SessionCache
 from .settings import TieredSettings

@@ -8,7 +8,7 @@ from typing import Any
 from cachetools import LRUCache
 from google.adk.events.event import Event
 
-from ifriend.sessions.store import Revision, SessionKey
+from ifriend.plugin_api import Revision, SessionKey
 
 # A parsed event takes several times the memory of its JSON; the byte bound is
 # an estimate from the JSON size times this factor plus a per-session overhead.

@@ -15,19 +15,19 @@ import logging
 import time
 from typing import Any, Protocol
 
-from ifriend import telemetry
-from ifriend.errors import BackendUnavailableError
-from ifriend.sessions.codec import decode_events
-from ifriend.sessions.store import (
+from ifriend.plugin_api import (
     AppendOutcome,
     AppendResult,
+    BackendUnavailableError,
     EventRecord,
     Revision,
     SessionHeader,
     SessionKey,
     SessionStore,
     StoredSession,
+    decode_events,
     filter_events,
+    telemetry,
 )
 
 from .cache import CachedSession, SessionCache, estimate_nbytes

@@ -27,9 +27,7 @@ import time
 import uuid
 from typing import Any
 
-from ifriend import telemetry
-from ifriend.errors import BackendUnavailableError
-from ifriend.sessions.store import SessionKey
+from ifriend.plugin_api import BackendUnavailableError, SessionKey, telemetry
 
 logger = logging.getLogger("ifriend.tiered")
 
