@@ -34,7 +34,7 @@ from .doctor import DEFAULT_TIMEOUT, doctor, format_checks
 from .errors import ConfigError, IfriendError, PluginError, describe_error
 from .plugins import BUILTIN_DISTRIBUTION, build_plugin_manager, describe_plugins, format_plugins
 from .serving import run
-from .telemetry.command import traces_command
+from .traces.command import traces_command
 
 
 class CommandFailed(click.ClickException):

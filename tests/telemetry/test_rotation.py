@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ifriend import App, Settings
 from ifriend.telemetry.jsonl import line_file
-from ifriend.telemetry.report import load_spans, trace_files
+from ifriend.traces.records import load_spans, trace_files
 
 from .test_traces import invoke, row
 

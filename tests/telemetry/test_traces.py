@@ -13,8 +13,9 @@ import pytest
 from click.testing import CliRunner, Result
 
 from ifriend.cli import create_cli
-from ifriend.telemetry.html import TIER_COLOURS
-from ifriend.telemetry.report import load_spans, parse_since, timeline
+from ifriend.traces.html import TIER_COLOURS
+from ifriend.traces.records import load_spans, parse_since
+from ifriend.traces.report import timeline
 
 from .browser import chromium_binary, open_page
 from .png import pixels, share_of

@@ -8,16 +8,8 @@ from typing import Any
 
 import click
 
-from .report import (
-    format_table,
-    format_waterfall,
-    load_spans,
-    parse_since,
-    slowest_turns,
-    summarize,
-    timeline,
-    trace_files,
-)
+from .records import load_spans, parse_since, slowest_turns, trace_files
+from .report import format_table, format_waterfall, summarize, timeline
 
 
 @click.command("traces")

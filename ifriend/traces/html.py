@@ -14,7 +14,8 @@ import math
 from collections.abc import Sequence
 from datetime import datetime
 
-from .report import Bins, SpanRecord, Stat, Timeline, format_ms, walk
+from .records import SpanRecord, walk
+from .report import Bins, Stat, Timeline, format_ms
 
 # Colours of the tiers in the reads chart (others take `OTHER_TIER`).
 TIER_COLOURS = {"lru": "#12a150", "redis": "#d6409f", "mysql": "#3b6fd8", "memory": "#98a2b3"}
