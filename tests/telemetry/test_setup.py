@@ -17,7 +17,8 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from ifriend import App, Settings
 from ifriend.config import TelemetrySettings
 from ifriend.errors import ConfigError
-from ifriend.telemetry.setup import build_telemetry, signal_url
+from ifriend.telemetry.exporters import signal_url
+from ifriend.telemetry.setup import build_telemetry
 
 
 def jsonl(path: Path, **options) -> TelemetrySettings:
