@@ -24,7 +24,7 @@ from .plugins import Registry, build_plugin_manager, collect
 from .sessions.service import SessionService
 from .sessions.store import SessionStore
 from .sessions.validation import SessionLimits
-from .telemetry import Recorder
+from .telemetry.recorder import Recorder
 from .telemetry.services import instrument_memory_service, instrument_session_service
 from .telemetry.setup import start_telemetry
 

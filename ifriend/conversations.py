@@ -29,6 +29,7 @@ from google.adk.sessions.base_session_service import BaseSessionService, GetSess
 from . import telemetry
 from .attachments import Attachment, AttachmentsPlugin, stored_message
 from .locks import KeyedLocks
+from .telemetry.recorder import Recorder
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ class Conversations:
         memory_service: BaseMemoryService | None = None,
         streaming: bool = True,
         after_turn: Callable[..., None] | None = None,
-        telemetry: telemetry.Recorder | None = None,
+        telemetry: Recorder | None = None,
     ) -> None:
         self.app_name = app_name
         # The App's recorder, which records its turns (None: whichever is in flight).

@@ -13,7 +13,7 @@ from google.adk.sessions.session import Session
 
 from ..errors import InvalidInputError
 from ..sessions.validation import SessionLimits, validate_id
-from ..telemetry import Operation, Recorder, current_recorder
+from ..telemetry.recorder import Operation, Recorder, current_recorder
 from ..telemetry.names import GEN_AI_OPERATION, MEMORY_GEN_AI_OPERATIONS
 from .entries import entry_of_hit, record_of_entry, record_of_event
 from .store import MemoryRecord, MemoryScope, MemoryStore, rank_key

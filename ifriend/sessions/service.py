@@ -23,7 +23,7 @@ from pydantic_core import PydanticSerializationError
 from ..errors import InvalidEventError, InvalidStateError
 from ..locks import KeyedLocks
 from .. import telemetry
-from ..telemetry import Operation, Recorder, current_recorder
+from ..telemetry.recorder import Operation, Recorder, current_recorder
 from .codec import encode_event
 from .store import (
     AppendOutcome,

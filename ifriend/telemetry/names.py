@@ -1,31 +1,30 @@
-"""Names of ifriend's metrics and span attributes, and the duration buckets."""
+"""Names of ifriend's metrics and span attributes, and the duration buckets.
+
+A plugin declares its own counters where it counts them, with `counter(name,
+description)` (the Slack plugin's `ifriend.slack.*`, the tiered backend's LRU and Redis
+counters); the App's SDK describes them by what they declared.
+"""
 
 from __future__ import annotations
 
 OPERATION_DURATION = "ifriend.operation.duration"
 TURN_DURATION = "ifriend.turn.duration"
 TURN_FIRST_REPLY = "ifriend.turn.time_to_first_reply"
-LRU_HITS = "ifriend.lru.hits"
-LRU_MISSES = "ifriend.lru.misses"
-REHYDRATIONS = "ifriend.rehydrations"
-REDIS_FALLBACKS = "ifriend.redis.fallbacks"
-REDIS_OUTAGES = "ifriend.redis.outages"
 STALE_WRITES = "ifriend.stale_writes"
-SLACK_DEDUPLICATED = "ifriend.slack.deduplicated"
-SLACK_DEDUPE_UNAVAILABLE = "ifriend.slack.dedupe_unavailable"
 SPANS_DROPPED = "ifriend.telemetry.spans_dropped"
 
+# Counters by name, with their descriptions.
 COUNTERS: dict[str, str] = {
-    LRU_HITS: "Session reads the in-process LRU held (current or behind Redis)",
-    LRU_MISSES: "Session reads the in-process LRU did not hold",
-    REHYDRATIONS: "Sessions read from MySQL and copied back into Redis",
-    REDIS_FALLBACKS: "Tiered operations that used MySQL alone because Redis was unreachable or untrusted",
-    REDIS_OUTAGES: "Times a replica stopped every replica trusting Redis (it may lack acked writes)",
     STALE_WRITES: "Appends refused because the session changed since it was read",
-    SLACK_DEDUPLICATED: "Slack events dropped as duplicates (retries, mention + message)",
-    SLACK_DEDUPE_UNAVAILABLE: "Slack events handled without a dedupe claim: Redis was unreachable",
     SPANS_DROPPED: "Spans dropped because the export queue was full",
 }
+
+
+def counter(name: str, description: str) -> str:
+    """Declare the counter `name` with its description; returns `name` (for `count`)."""
+    COUNTERS[name] = description
+    return name
+
 
 # Bucket bounds in seconds, from 50 µs (an LRU hit) to a minute (a slow model).
 DURATION_BUCKETS = (

@@ -28,7 +28,7 @@ from google.adk.sessions.base_session_service import GetSessionConfig
 from ifriend.plugin_api import KeyedLocks, PluginError, redact, telemetry
 
 from . import agent_view, feedback, webapi
-from .dedupe import SlackState, build_state
+from .dedupe import SLACK_DEDUPLICATED, SlackState, build_state
 from .events import ACKED, RECEIVED, Post, parse_post
 from .fallbacks import Fallbacks
 from .files import FileReader, refusal_notice
@@ -241,7 +241,7 @@ class SlackChannel:
                 if not await self.state.claim(post.post_key):
                     log.debug("dropping a post already taken (retry %s)", post.retry_num)
                     telemetry.count(
-                        telemetry.SLACK_DEDUPLICATED, reason="retry" if post.retry_num else "duplicate"
+                        SLACK_DEDUPLICATED, reason="retry" if post.retry_num else "duplicate"
                     )
                     return
                 await self._answer(post, client)

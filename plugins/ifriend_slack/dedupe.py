@@ -29,6 +29,13 @@ from ifriend.plugin_api import BackendUnavailableError, ConfigError, telemetry
 
 log = logging.getLogger("ifriend_slack")
 
+SLACK_DEDUPLICATED = telemetry.counter(
+    "ifriend.slack.deduplicated", "Slack events dropped as duplicates (retries, mention + message)"
+)
+SLACK_DEDUPE_UNAVAILABLE = telemetry.counter(
+    "ifriend.slack.dedupe_unavailable", "Slack events handled without a dedupe claim: Redis was unreachable"
+)
+
 
 class SlackState(Protocol):
     """Claims of posts, and small values (a DM's current session) shared by replicas."""
@@ -118,7 +125,7 @@ class RedisState:
                     [("SET", f"{self.prefix}seen:{key}", b"1", "NX", "EX", self.ttl_seconds)]
                 )
         except BackendUnavailableError as exc:
-            telemetry.count(telemetry.SLACK_DEDUPE_UNAVAILABLE, reason=type(exc).__name__)
+            telemetry.count(SLACK_DEDUPE_UNAVAILABLE, reason=type(exc).__name__)
             self._warn("dedupe store unreachable (%s); handling events anyway", exc)
             return True
         return claimed is not None

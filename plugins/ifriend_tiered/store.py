@@ -31,6 +31,7 @@ from ifriend.plugin_api import (
 )
 
 from .cache import CachedSession, SessionCache, estimate_nbytes
+from .metrics import LRU_HITS, LRU_MISSES, REDIS_FALLBACKS, REHYDRATIONS
 from .trust import RedisTrust
 
 logger = logging.getLogger("ifriend.tiered")
@@ -85,7 +86,7 @@ def _note(**attributes: Any) -> None:
 
 def _fallback(operation: str) -> None:
     """An operation served by MySQL alone because Redis is away, or not trusted."""
-    telemetry.count(telemetry.REDIS_FALLBACKS, attributes={"ifriend.operation": operation})
+    telemetry.count(REDIS_FALLBACKS, attributes={"ifriend.operation": operation})
 
 
 class TieredStore:
@@ -208,7 +209,7 @@ class TieredStore:
         after_timestamp: float | None = None,
     ) -> StoredSession | None:
         cached = self.cache.get(key)
-        telemetry.count(telemetry.LRU_HITS if cached is not None else telemetry.LRU_MISSES)
+        telemetry.count(LRU_HITS if cached is not None else LRU_MISSES)
         if not self.trust.believed():
             _note(**{"ifriend.redis.trusted": False})
             _fallback("load")
@@ -308,7 +309,7 @@ class TieredStore:
                 self._redis_failed(exc)
             else:
                 _note(**{"ifriend.rehydrated": True})
-                telemetry.count(telemetry.REHYDRATIONS)
+                telemetry.count(REHYDRATIONS)
         stored.events = filter_events(stored.events, num_recent_events, after_timestamp)
         stored.payloads = None
         return stored

@@ -29,6 +29,8 @@ from typing import Any
 
 from ifriend.plugin_api import BackendUnavailableError, SessionKey, telemetry
 
+from .metrics import REDIS_OUTAGES
+
 logger = logging.getLogger("ifriend.tiered")
 
 REPAIR_BATCH = 500
@@ -153,7 +155,7 @@ class RedisTrust:
                 return
             await self.mysql.begin_outage(self.replica, self.outage_seconds)
             self._safe_at = time.monotonic() + (self.lease_ms + self.clock_skew_ms) / 1000
-        telemetry.count(telemetry.REDIS_OUTAGES)
+        telemetry.count(REDIS_OUTAGES)
         logger.warning(
             "Redis may lack writes this replica acknowledged; no replica trusts Redis "
             "until it has them again (sessions are served from MySQL meanwhile)"

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from ifriend import telemetry
 from ifriend_bench.cleanup import delete_redis_keys
+from ifriend_slack.dedupe import SLACK_DEDUPE_UNAVAILABLE, SLACK_DEDUPLICATED
 from ifriend_slack.testing import FakeSlack, as_message, event_body, mention
 
 from ..conftest import server_url
@@ -52,8 +52,8 @@ async def test_a_burst_of_posts_delivered_three_times_each_is_answered_once(
             history = await bot.history(post["user"], f"slack:T0001:C0001:{post['ts']}")
             assert [author for author, _ in history].count("user") == 1
             assert history[0] == ("user", f"post {i}")
-        assert metric_points.total(telemetry.SLACK_DEDUPLICATED) == 2 * POSTS
-        assert metric_points.total(telemetry.SLACK_DEDUPE_UNAVAILABLE) == 0
+        assert metric_points.total(SLACK_DEDUPLICATED) == 2 * POSTS
+        assert metric_points.total(SLACK_DEDUPE_UNAVAILABLE) == 0
     finally:
         await delete_redis_keys(url, prefix, cluster=server != "redis")
 
@@ -72,7 +72,7 @@ async def test_an_unreachable_redis_lets_posts_through_counted_and_logged_once(
         assert await bot.events.send(post) == 200
     await bot.channel.drain(30)
     assert all(len(fake_slack.posts("C0001", p["ts"])) == 1 for p in posts)
-    assert metric_points.total(telemetry.SLACK_DEDUPE_UNAVAILABLE) == len(posts)
+    assert metric_points.total(SLACK_DEDUPE_UNAVAILABLE) == len(posts)
     warnings = [r.getMessage() for r in caplog.records if "unreachable" in r.getMessage()]
     assert len(warnings) == 1, warnings
     assert "dedupe store unreachable (BackendUnavailableError); handling events anyway" in warnings[0]

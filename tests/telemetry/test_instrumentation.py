@@ -20,6 +20,7 @@ from google.genai import types
 
 from ifriend import App, Settings, hookimpl, telemetry
 from ifriend.telemetry.setup import ADK_CONTENT_SWITCHES
+from ifriend_slack.dedupe import SLACK_DEDUPLICATED
 
 from ..conftest import last_span
 
@@ -248,10 +249,10 @@ async def test_adk_content_capture_is_off_unless_asked_for(monkeypatch):
 
 
 def test_counters_take_attributes_by_keyword_or_mapping(metric_points):
-    telemetry.count(telemetry.SLACK_DEDUPLICATED, reason="retry")
-    telemetry.count(telemetry.SLACK_DEDUPLICATED, 2, {"reason": "mention"})
-    assert metric_points.total(telemetry.SLACK_DEDUPLICATED, reason="retry") == 1
-    assert metric_points.total(telemetry.SLACK_DEDUPLICATED, reason="mention") == 2
+    telemetry.count(SLACK_DEDUPLICATED, reason="retry")
+    telemetry.count(SLACK_DEDUPLICATED, 2, {"reason": "mention"})
+    assert metric_points.total(SLACK_DEDUPLICATED, reason="retry") == 1
+    assert metric_points.total(SLACK_DEDUPLICATED, reason="mention") == 2
 
 
 def test_note_outside_an_operation_goes_to_the_current_span(spans):

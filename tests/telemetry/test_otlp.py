@@ -27,7 +27,7 @@ from opentelemetry.sdk.trace.export import SpanExporter
 
 from ifriend.config import TelemetrySettings
 from ifriend.sessions.service import SessionService
-from ifriend.telemetry import Recorder
+from ifriend.telemetry.recorder import Recorder
 from ifriend.telemetry.setup import build_telemetry
 from ifriend_inprocess import InProcessSessionStore
 

@@ -13,9 +13,12 @@ from opentelemetry.trace import SpanKind
 
 from ifriend import telemetry
 from ifriend.config import TelemetrySettings
-from ifriend.telemetry import Recorder, conversation_id_attribute
+from ifriend.telemetry import conversation_id_attribute
+from ifriend.telemetry.recorder import Recorder
 from ifriend.telemetry.setup import build_telemetry
 from ifriend.telemetry.spans import LiteSpan
+from ifriend_slack.dedupe import SLACK_DEDUPLICATED
+from ifriend_tiered.metrics import LRU_HITS
 
 from .test_setup import lines_of
 
@@ -42,7 +45,7 @@ def test_an_operation_is_one_span_whose_attributes_are_set_once(own):
     with own.operation("ifriend.session.get_session", backend="tiered") as op:
         assert isinstance(op.span, LiteSpan)
         with telemetry.operation_span("EVALSHA probe", kind=SpanKind.CLIENT, **{"db.system.name": "redis"}):
-            telemetry.count(telemetry.LRU_HITS)
+            telemetry.count(LRU_HITS)
         telemetry.note({"ifriend.tier": "lru", "ifriend.events_read": 0})
     with pytest.raises(KeyError), own.operation("ifriend.session.append_event", backend="tiered"):
         raise KeyError("private words")
@@ -61,7 +64,7 @@ def test_an_operation_is_one_span_whose_attributes_are_set_once(own):
         for p in metrics[telemetry.OPERATION_DURATION].data.data_points
     }
     assert durations == {("ifriend.session.get_session", "ok"): 1, ("ifriend.session.append_event", "error"): 1}
-    [hits] = metrics[telemetry.LRU_HITS].data.data_points
+    [hits] = metrics[LRU_HITS].data.data_points
     assert hits.value == 1
     assert "ifriend.telemetry.deferred_points" not in metrics  # the hook reports nothing
 
@@ -69,12 +72,12 @@ def test_an_operation_is_one_span_whose_attributes_are_set_once(own):
 def test_the_exported_file_holds_the_metrics_too(own):
     with own.operation("ifriend.session.get_session", backend="memory"):
         pass
-    own.count(telemetry.SLACK_DEDUPLICATED, 2, {"reason": "retry"})
+    own.count(SLACK_DEDUPLICATED, 2, {"reason": "retry"})
     assert own.telemetry.flush()
     metrics = {line["name"]: line for line in lines_of(own.path, "metric")}
     [point] = metrics[telemetry.OPERATION_DURATION]["points"]
     assert point["count"] == 1 and point["attributes"]["ifriend.tier"] == "memory"
-    assert metrics[telemetry.SLACK_DEDUPLICATED]["points"] == [{"attributes": {"reason": "retry"}, "value": 2}]
+    assert metrics[SLACK_DEDUPLICATED]["points"] == [{"attributes": {"reason": "retry"}, "value": 2}]
 
 
 @pytest.mark.parametrize("ratio", [0.0, 0.1, 0.5, 1.0])

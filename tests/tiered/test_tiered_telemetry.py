@@ -7,6 +7,7 @@ import asyncio
 from urllib.parse import urlsplit
 
 from ifriend import telemetry
+from ifriend_tiered.metrics import LRU_HITS, LRU_MISSES, REDIS_FALLBACKS, REHYDRATIONS
 
 from ..conftest import last_span
 from .test_tiered import APP, USER, get, said, store_of, texts
@@ -28,14 +29,14 @@ async def test_reads_say_which_tier_answered_and_count_lru_hits(make_app, spans,
     assert hit.attributes["ifriend.tier"] == "lru"
     assert hit.attributes["ifriend.lru"] == "current"
     assert hit.attributes["ifriend.events_read"] == 0
-    assert metric_points.total(telemetry.LRU_HITS) == 1
+    assert metric_points.total(LRU_HITS) == 1
 
     store_of(app).cache.clear()
     await get(app)
     cold = last_span(spans, "ifriend.session.get_session")
     assert (cold.attributes["ifriend.tier"], cold.attributes["ifriend.lru"]) == ("redis", "missing")
     assert cold.attributes["ifriend.events_read"] == 1
-    assert metric_points.total(telemetry.LRU_MISSES) == 1
+    assert metric_points.total(LRU_MISSES) == 1
 
     durations = metric_points.points(
         telemetry.OPERATION_DURATION, ifriend__operation="ifriend.session.get_session"
@@ -91,7 +92,7 @@ async def test_a_rehydration_from_mysql_is_counted(make_app, spans, metric_point
     span = last_span(spans, "ifriend.session.get_session")
     assert span.attributes["ifriend.tier"] == "mysql"
     assert span.attributes["ifriend.rehydrated"] is True
-    assert metric_points.total(telemetry.REHYDRATIONS) == 1
+    assert metric_points.total(REHYDRATIONS) == 1
 
 
 async def test_fallbacks_while_redis_is_down_are_counted(make_app, private_redis, spans, metric_points):
@@ -108,7 +109,7 @@ async def test_fallbacks_while_redis_is_down_are_counted(make_app, private_redis
     await app.session_service.append_event(session, said("while down"))  # Redis skipped
     assert texts(await get(app)) == ["up", "while down"]
     fallbacks = dict(
-        (a["ifriend.operation"], v) for a, v in metric_points.points(telemetry.REDIS_FALLBACKS)
+        (a["ifriend.operation"], v) for a, v in metric_points.points(REDIS_FALLBACKS)
     )
     assert fallbacks == {"load": 2, "append": 1}
 
