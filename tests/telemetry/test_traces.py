@@ -241,7 +241,8 @@ def test_the_timeline_has_percentiles_per_step_and_the_tiers_of_reads(history_fi
     assert set(series) == {"ifriend.session.get_session", "ifriend.session.append_event"}
     appends = series["ifriend.session.append_event"]
     assert all(p99 >= p50 for p50, p99 in zip(appends.p50, appends.p99) if p50 is not None)
-    before, after = sorted(appends.p50[:10]), sorted(appends.p50[-8:])
+    steps = [p50 for p50 in appends.p50 if p50 is not None]  # an edge step may hold no append
+    before, after = sorted(steps[:10]), sorted(steps[-8:])
     assert after[4] > 1.5 * before[5]  # the slower deploy shows
     reads = found.tiers
     assert set(reads) == {"lru", "redis", "mysql"} and sum(map(sum, reads.values())) == 900
