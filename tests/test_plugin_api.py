@@ -1,9 +1,10 @@
 """The plugin surface: built-in plugins import from ifriend only what `ifriend.plugin_api`
-exports, use only the public names of its `telemetry`."""
+exports, use only the public names of its `telemetry`, and docs/plugins.md describes them all."""
 
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 from ifriend import plugin_api, telemetry
 
 ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs" / "plugins.md"
 PLUGIN_FILES = sorted((ROOT / "plugins").glob("ifriend_*/**/*.py"))
 # The one exception: the telemetry benchmark measures the recorder itself, so it builds the
 # SDKs and recorders an App owns.
@@ -76,3 +78,10 @@ def test_the_plugin_api_exports_what_it_lists() -> None:
     assert len(set(plugin_api.__all__)) == len(plugin_api.__all__)
     assert [name for name in plugin_api.__all__ if not hasattr(plugin_api, name)] == []
     assert [name for name in telemetry.__all__ if not hasattr(telemetry, name)] == []
+
+
+@pytest.mark.parametrize(("module", "prefix"), [(plugin_api, ""), (telemetry, "telemetry.")], ids=["plugin_api", "telemetry"])
+def test_docs_describe_every_name_of_the_surface(module: object, prefix: str) -> None:
+    documented = set(re.findall(r"`([A-Za-z_][A-Za-z0-9_.]*)", DOCS.read_text()))
+    missing = [name for name in module.__all__ if prefix + name not in documented]  # type: ignore[attr-defined]
+    assert not missing, f"{relative(DOCS)} does not describe: {missing}"
