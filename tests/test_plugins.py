@@ -13,7 +13,6 @@ from ifriend.plugins import build_plugin_manager, hook_names
 from ifriend.sessions import SessionService
 from ifriend_inprocess import InProcessSessionStore
 
-README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 class CountingStore(InProcessSessionStore):
@@ -135,13 +134,6 @@ def test_a_factory_building_the_wrong_thing_is_refused():
 
     with pytest.raises(PluginError, match="expected a SessionStore"):
         App(settings(session={"backend": "wrong"}), plugins=[Wrong()])
-
-
-def test_every_hook_is_documented_in_the_readme():
-    text = README.read_text(encoding="utf-8")
-    section = text.split("## Plugins", 1)[1].split("\n## ", 1)[0]
-    documented = set(re.findall(r"^### `(\w+)", section, re.M))
-    assert documented == set(hook_names())
 
 
 def test_every_hook_has_a_docstring():

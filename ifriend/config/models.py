@@ -44,7 +44,7 @@ class MemorySettings(_Section):
     max_results: int = Field(10, ge=1, le=1000)
     max_entry_bytes: int = Field(1_048_576, ge=1024)
     # After a turn's reply is sent: never, the session when it ends (`on_close`), or
-    # the turn's new events (`every_turn`). See README "Long-term memory".
+    # the turn's new events (`every_turn`). See docs/memory.md.
     auto_add: Literal["off", "on_close", "every_turn"] = "off"
     # `on_close`: a session with no turn for this long counts as ended (0: only at App close).
     idle_close_seconds: float = Field(1800.0, ge=0)

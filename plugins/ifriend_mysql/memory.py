@@ -1,6 +1,6 @@
 """`MySQLMemoryStore`: long-term memory in MySQL/MariaDB, durable, no TTL.
 
-Tables (schema version 2, README "Long-term memory"): `memory_users` (one row per app and
+Tables (schema version 2, docs/storage.md "MySQL memory tables"): `memory_users` (one row per app and
 user), `memories` (one row per entry, its text FULLTEXT-indexed for reports),
 `memory_terms` (the word index: one row per entry and term, keyed for a scan of one
 term's postings newest first), `memory_index` (per entry, what a search checks: its

@@ -1,6 +1,6 @@
 """Lua scripts of the Redis memory store. Each touches the keys of one user (one hash tag).
 
-Keys of one (app, user), `T` = `P:{m|<app>|<user>}:` (README "Long-term memory"):
+Keys of one (app, user), `T` = `P:{m|<app>|<user>}:` (docs/storage.md, "Redis memory keys"):
 `T e` payloads, `T i` index records, `T v` lowercased texts (non-ASCII entries only),
 `T w` extra words, `T x` expiry times, `T d` deleted ids, `T s:<session>` a session's
 entries, `T t:<term>` one term's postings (score: the entry's timestamp).

@@ -1,6 +1,6 @@
 """`RedisStore`: sessions as Redis lists, one script per append.
 
-Layout and guarantees are in the README ("Redis key layout"). Round trips:
+Layout and guarantees are in docs/storage.md ("Redis key layout"). Round trips:
 create 1 (2 with app/user state), load 1, append 1 (2 with app/user state),
 delete 1, probe 1, hydrate 1, mirror_append 1, list 2-4; none grows with the
 length of a session.

@@ -1,7 +1,7 @@
 """ADK's memory contract, one behaviour per test, for every backend in `BACKENDS`.
 
 The reference is `google.adk.memory.InMemoryMemoryService`; ifriend differs where the
-README ("Long-term memory") says so: ties are ranked newest first (ADK: insertion order),
+docs/memory.md says so: ties are ranked newest first (ADK: insertion order),
 the number of results is `[memory] max_results`, an event id is one memory per user
 (ADK: one per session), and ids and sizes are validated before anything is written.
 """
