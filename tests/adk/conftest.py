@@ -14,14 +14,7 @@ import pytest
 import ifriend.adk
 from ifriend_bench.cleanup import delete_redis_keys, drop_tables
 
-from ..conftest import server_url
-
-AGENT = "echo_agent"
-AGENT_PY = f"""\
-from google.adk.agents.llm_agent import LlmAgent
-
-root_agent = LlmAgent(name={AGENT!r}, model="ifriend-echo", instruction="Answer briefly.")
-"""
+from .agents import AGENT, AGENT_PY
 
 
 @pytest.fixture
@@ -36,10 +29,8 @@ def agents_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-async def tiered_config(tmp_path: Path) -> AsyncIterator[Path]:
+async def tiered_config(tmp_path: Path, redis_url: str, mysql_url: str) -> AsyncIterator[Path]:
     """An ifriend.toml: sessions on `tiered`, memory on `mysql`, under this test's prefixes."""
-    redis_url = server_url("IFRIEND_TEST_REDIS_URL")
-    mysql_url = server_url("IFRIEND_TEST_MYSQL_URL")
     run = uuid.uuid4().hex[:10]
     redis_prefix, mysql_prefix = f"ifriend-test-{run}", f"ift_{run}_"
     path = tmp_path / "ifriend.toml"

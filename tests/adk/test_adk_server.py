@@ -9,7 +9,7 @@ from pathlib import Path
 from ifriend import App
 
 from .adk_process import AdkServer, run_adk
-from .conftest import AGENT
+from .agents import AGENT
 
 
 def say(server: AdkServer, session_id: str, text: str) -> str:

@@ -24,7 +24,7 @@ from ifriend.memory.service import MemoryService
 from ifriend.sessions.service import SessionService
 from ifriend_tiered import TieredStore
 
-from ..conftest import last_span
+from ..captured import last_span
 
 
 def write(path: Path, text: str) -> Path:

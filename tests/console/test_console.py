@@ -22,7 +22,6 @@ from ifriend.config import ENV_OVERRIDES, GENERIC_PREFIX
 from ifriend.errors import ConfigError
 from ifriend_console.lines import PromptLines
 
-from ..conftest import server_url
 
 LABEL = "[ifriend-echo] "
 
@@ -153,9 +152,8 @@ def test_an_agent_failure_is_an_apology_and_the_chat_goes_on(
     assert "ValueError: model exploded" in caplog.text  # the traceback is logged
 
 
-@pytest.mark.mysql
-def test_a_durable_backend_keeps_the_conversation_across_restarts(tmp_path: Path) -> None:
-    url = server_url("IFRIEND_TEST_MYSQL_URL")
+def test_a_durable_backend_keeps_the_conversation_across_restarts(tmp_path: Path, mysql_url: str) -> None:
+    url = mysql_url
     prefix = f"ifc_{uuid.uuid4().hex[:8]}_"
     config = write_config(
         tmp_path,

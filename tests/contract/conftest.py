@@ -1,4 +1,4 @@
-"""Fixtures of the session contract suite, parametrized over `backends.BACKENDS`."""
+"""Fixtures of the session contract suite, parametrized over its backends (`backends.SUITE`)."""
 
 from __future__ import annotations
 
@@ -9,23 +9,21 @@ from contextlib import AsyncExitStack
 import pytest
 from google.adk.sessions.base_session_service import BaseSessionService
 
-from .backends import BACKENDS, Harness, UniqueNames, drop_server_data, require_servers
+from .backends import SUITE, Harness, UniqueNames
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _drop_server_data_after_the_run() -> Iterator[None]:
     yield
-    asyncio.run(drop_server_data())
+    asyncio.run(SUITE.drop_server_data())
 
 
-@pytest.fixture(params=list(BACKENDS))
+@pytest.fixture(params=SUITE.params())
 async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
     """The backend under test; its sessions in the test's app names are deleted afterwards."""
-    name: str = request.param
-    spec = BACKENDS[name]
-    require_servers(name, spec)
+    spec = SUITE.require(request.param)
     async with AsyncExitStack() as stack:
-        harness = Harness(name, spec, stack, label=request.node.originalname)
+        harness = Harness(request.param, spec, stack, label=request.node.originalname)
         yield harness
         await harness.cleanup()
 
@@ -52,4 +50,3 @@ def unique(backend: Harness) -> UniqueNames:
 @pytest.fixture
 def app_name(unique: UniqueNames) -> str:
     return unique()
-

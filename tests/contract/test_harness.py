@@ -1,36 +1,74 @@
-"""The suite's own machinery: skipping or failing on missing servers, unique names, cleanup."""
+"""The suite's own machinery: skipping or failing on missing servers, markers, unique names,
+cleanup."""
 
 from __future__ import annotations
 
 from contextlib import AsyncExitStack
+from types import SimpleNamespace
 
 import pytest
 
-from .backends import BACKENDS, BackendSpec, Harness, UniqueNames, build_settings, require_servers
-
-NEEDS_REDIS = BackendSpec(settings=lambda: {}, needs=("IFRIEND_TEST_REDIS_URL",))
+from ..backends import mark_server_tests, marks_of, require_servers
+from .backends import BACKENDS, SUITE, Harness, UniqueNames
 
 
 def test_a_backend_without_its_server_is_skipped_locally():
     with pytest.raises(pytest.skip.Exception, match="IFRIEND_TEST_REDIS_URL"):
-        require_servers("redis", NEEDS_REDIS, env={})
+        SUITE.require("redis", env={})
     with pytest.raises(pytest.skip.Exception):
-        require_servers("redis", NEEDS_REDIS, env={"CI": "false", "IFRIEND_TEST_REDIS_URL": ""})
+        SUITE.require("redis", env={"CI": "false", "IFRIEND_TEST_REDIS_URL": ""})
 
 
 @pytest.mark.parametrize("ci", ["true", "1", "yes", "TRUE"])
 def test_a_backend_without_its_server_fails_in_ci(ci):
     with pytest.raises(pytest.fail.Exception, match="IFRIEND_TEST_REDIS_URL.*CI is set"):
-        require_servers("redis", NEEDS_REDIS, env={"CI": ci})
+        SUITE.require("redis", env={"CI": ci})
 
 
 def test_a_backend_with_its_server_runs():
-    require_servers("redis", NEEDS_REDIS, env={"CI": "true", "IFRIEND_TEST_REDIS_URL": "redis://x"})
-    require_servers("memory", BACKENDS["memory"], env={"CI": "true"})
+    assert SUITE.require("redis", env={"CI": "true", "IFRIEND_TEST_REDIS_URL": "redis://x"})
+    assert SUITE.require("memory", env={"CI": "true"}) is BACKENDS["memory"]
+    require_servers("this test", (), env={"CI": "true"})
+
+
+def test_each_backend_is_marked_by_the_servers_it_needs():
+    marks = {p.values[0]: sorted(m.name for m in p.marks) for p in SUITE.params()}
+
+    assert marks == {
+        "memory": [],
+        "redis": ["redis"],
+        "mysql": ["mysql"],
+        "tiered": ["mysql", "redis"],
+        "redis-cluster": ["redis"],
+        "tiered-cluster": ["mysql", "redis"],
+    }
+    assert marks_of(()) == []
+
+
+class _Item:
+    def __init__(self, *fixtures: str) -> None:
+        self.fixturenames = list(fixtures)
+        self.marks: list[str] = []
+
+    def iter_markers(self):
+        return (SimpleNamespace(name=name) for name in self.marks)
+
+    def add_marker(self, name: str) -> None:
+        self.marks.append(name)
+
+
+def test_a_test_is_marked_by_the_server_fixtures_it_uses():
+    items = [_Item("tmp_path"), _Item("make_store", "redis_url"), _Item("mysql_url", "redis_cluster_url"),
+             _Item("private_mariadb", "private_redis"), _Item("private_cluster")]
+    items[4].marks.append("redis")  # marked by hand already: not twice
+
+    mark_server_tests(items)  # type: ignore[arg-type]
+
+    assert [item.marks for item in items] == [[], ["redis"], ["mysql", "redis"], ["mysql", "redis"], ["redis"]]
 
 
 def test_overrides_merge_into_the_backend_settings():
-    settings = build_settings(BACKENDS["memory"], session={"max_event_bytes": 2048})
+    settings = BACKENDS["memory"].build(session={"max_event_bytes": 2048})
 
     assert settings.session.backend == "memory"
     assert settings.session.max_event_bytes == 2048
@@ -47,11 +85,11 @@ def test_unique_names_differ_and_are_remembered():
     assert names.apps == [a, b, "by-hand"]
 
 
-@pytest.mark.parametrize("name", list(BACKENDS))
+@pytest.mark.parametrize("name", SUITE.params())
 async def test_cleanup_deletes_every_session_of_the_tracked_apps(name):
-    require_servers(name, BACKENDS[name])
+    spec = SUITE.require(name)
     async with AsyncExitStack() as stack:
-        harness = Harness(name, BACKENDS[name], stack)
+        harness = Harness(name, spec, stack)
         service = await harness.open()
         tracked, untracked = harness.names(), "ct-untracked-" + harness.names.label
         for app in (tracked, untracked):

@@ -30,7 +30,8 @@ from ifriend.errors import InvalidInputError
 from ifriend.sessions.store import filter_events
 from ifriend.sessions.validation import MAX_RECENT_EVENTS, MAX_STATE_DEPTH
 
-from .backends import BACKENDS, build_settings, require_servers
+from ..backends import BackendSpec
+from .backends import SUITE
 from .test_hostile_input import nested
 
 T = TypeVar("T")
@@ -82,11 +83,10 @@ SETTINGS = settings(
 )
 
 
-@pytest.fixture(params=list(BACKENDS))
+@pytest.fixture(params=SUITE.params())
 def running(request: pytest.FixtureRequest) -> Iterator[tuple[Runner, BaseSessionService]]:
     """(run, service): a service of the backend with small limits, on a loop of its own."""
-    spec = BACKENDS[request.param]
-    require_servers(request.param, spec)
+    spec = SUITE.require(request.param)
     with opened(spec) as opened_service:
         yield opened_service
 
@@ -272,7 +272,7 @@ async def remove_sessions(service: BaseSessionService, app_name: str) -> None:
 
 
 @contextmanager
-def opened(spec: Any) -> Iterator[tuple[Runner, BaseSessionService]]:
+def opened(spec: BackendSpec) -> Iterator[tuple[Runner, BaseSessionService]]:
     """A session service of `spec`'s backend with small limits, on a loop of its own."""
     loop = asyncio.new_event_loop()
 
@@ -280,10 +280,7 @@ def opened(spec: Any) -> Iterator[tuple[Runner, BaseSessionService]]:
         return loop.run_until_complete(coro)
 
     app = App(
-        build_settings(
-            spec,
-            session={"max_event_bytes": MAX_EVENT_BYTES, "max_state_value_bytes": MAX_STATE_VALUE_BYTES},
-        )
+        spec.build(session={"max_event_bytes": MAX_EVENT_BYTES, "max_state_value_bytes": MAX_STATE_VALUE_BYTES})
     )
     try:
         run(app.__aenter__())

@@ -32,7 +32,8 @@ from hypothesis.stateful import (
 
 from ifriend import App
 
-from .backends import BACKENDS, BackendSpec, build_settings, require_servers
+from ..backends import BackendSpec
+from .backends import SUITE
 
 T = TypeVar("T")
 Key = tuple[str, str]  # (user_id, session_id)
@@ -81,7 +82,7 @@ def machine_for(name: str, spec: BackendSpec) -> type[RuleBasedStateMachine]:
         def __init__(self) -> None:
             super().__init__()
             self.loop = asyncio.new_event_loop()
-            self.app = App(build_settings(spec))
+            self.app = App(spec.build())
             try:
                 self.run(self.app.__aenter__())
             except BaseException:
@@ -347,8 +348,7 @@ def machine_for(name: str, spec: BackendSpec) -> type[RuleBasedStateMachine]:
     return BackendMatchesAdkInMemory
 
 
-@pytest.mark.parametrize("backend_name", list(BACKENDS))
+@pytest.mark.parametrize("backend_name", SUITE.params())
 def test_backend_matches_adk_in_memory_session_service(backend_name: str) -> None:
-    spec = BACKENDS[backend_name]
-    require_servers(backend_name, spec)
+    spec = SUITE.require(backend_name)
     run_state_machine_as_test(machine_for(backend_name, spec), settings=SETTINGS)

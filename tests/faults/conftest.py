@@ -2,4 +2,4 @@
 
 from __future__ import annotations
 
-from ..tiered.conftest import make_app, mysql_url, redis_url  # noqa: F401  (shared fixtures)
+from ..tiered.apps import make_app  # noqa: F401 - fixture

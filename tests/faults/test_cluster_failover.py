@@ -13,13 +13,9 @@ from __future__ import annotations
 import asyncio
 import time
 
-import pytest
-
 from ifriend.sessions import SessionKey
 
 from .workload import APP, USER, Reader, Result, said
-
-pytestmark = [pytest.mark.redis, pytest.mark.mysql]
 
 REDIS = {"timeout_seconds": 0.5, "cluster": True}
 TIERED = {"redis_retry_seconds": 0.2}

@@ -12,8 +12,6 @@ from ifriend import App, Settings
 from .mariadb import PrivateMariaDB
 from .workload import Reader, Workload
 
-pytestmark = [pytest.mark.redis, pytest.mark.mysql]
-
 
 @pytest.fixture
 def private_mariadb(tmp_path):

@@ -9,16 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
-from pathlib import Path
-
-import pytest
 
 from ..tiered.test_replicas import Replica
 from .proxy import FaultyProxy
 from .workload import APP, USER, Reader, Workload
-
-pytestmark = [pytest.mark.redis, pytest.mark.mysql]
 
 REDIS = {"timeout_seconds": 0.5}
 TIERED = {"redis_retry_seconds": 0.2}

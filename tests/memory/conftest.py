@@ -1,4 +1,4 @@
-"""Fixtures of the memory contract suite, parametrized over `backends.BACKENDS`."""
+"""Fixtures of the memory contract suite, parametrized over its backends (`backends.SUITE`)."""
 
 from __future__ import annotations
 
@@ -9,22 +9,20 @@ from contextlib import AsyncExitStack
 import pytest
 from google.adk.memory.base_memory_service import BaseMemoryService
 
-from .backends import BACKENDS, MemoryHarness, drop_server_data, require_servers
+from .backends import SUITE, MemoryHarness
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _drop_memory_server_data_after_the_run() -> Iterator[None]:
     yield
-    asyncio.run(drop_server_data())
+    asyncio.run(SUITE.drop_server_data())
 
 
-@pytest.fixture(params=list(BACKENDS))
+@pytest.fixture(params=SUITE.params())
 async def memory_backend(request: pytest.FixtureRequest) -> AsyncIterator[MemoryHarness]:
-    name: str = request.param
-    spec = BACKENDS[name]
-    require_servers(name, spec)
+    spec = SUITE.require(request.param)
     async with AsyncExitStack() as stack:
-        yield MemoryHarness(name, spec, stack)
+        yield MemoryHarness(request.param, spec, stack)
 
 
 @pytest.fixture

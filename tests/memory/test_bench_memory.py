@@ -10,12 +10,9 @@ from click.testing import CliRunner
 from ifriend_bench.memory import BASELINE, SEARCH_KINDS, TARGETS
 from ifriend.cli import load_cli
 
-from ..conftest import server_url
 
 
-def test_bench_memory_quick_reports_every_target(tmp_path) -> None:
-    redis_url = server_url("IFRIEND_TEST_REDIS_URL")
-    mysql_url = server_url("IFRIEND_TEST_MYSQL_URL")
+def test_bench_memory_quick_reports_every_target(tmp_path, redis_url: str, mysql_url: str) -> None:
     out = tmp_path / "memory.json"
     result = CliRunner().invoke(
         load_cli(),

@@ -1,6 +1,6 @@
 """ADK's memory contract, one behaviour per test, for every backend in `BACKENDS`.
 
-The reference is `google.adk.memory.InMemoryMemoryService`; ifriend differs where the
+The reference is `google.adk.memory.InMemoryMemoryService`; ifriend differs where
 docs/memory.md says so: ties are ranked newest first (ADK: insertion order),
 the number of results is `[memory] max_results`, an event id is one memory per user
 (ADK: one per session), and ids and sizes are validated before anything is written.
@@ -23,7 +23,7 @@ from google.genai import types
 
 from ifriend.errors import EventTooLargeError, InvalidIdError
 
-from ..conftest import last_span
+from ..captured import last_span
 
 USER = "u1"
 _clock = itertools.count(1)

@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from ifriend import App
 from ifriend.memory import MemoryLimits, MemoryService
 
-from .backends import BACKENDS, build_settings, require_servers
+from .backends import SUITE
 
 APP = f"mh-{uuid.uuid4().hex[:8]}"
 WORDS = [
@@ -140,16 +140,15 @@ async def check(services: Services, corpus: list[list[Event]], plan: list, query
         assert [scores[m.id] for m in top.memories] == adk_top, query
 
 
-@pytest.mark.parametrize("name", list(BACKENDS))
+@pytest.mark.parametrize("name", SUITE.params())
 def test_search_matches_adk_in_memory(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    spec = BACKENDS[name]
-    require_servers(name, spec)
+    spec = SUITE.require(name)
     monkeypatch.setattr(adk_memory, "_MAX_SEARCH_RESULTS", 1000)
     loop = asyncio.new_event_loop()
     stack = AsyncExitStack()
 
     async def open_services() -> Services:
-        app = await stack.enter_async_context(App(build_settings(spec, memory={"max_results": 1000})))
+        app = await stack.enter_async_context(App(spec.build(memory={"max_results": 1000})))
         wide = app.memory_service
         assert isinstance(wide, MemoryService)
         return Services(wide, MemoryService(wide.store, limits=MemoryLimits(max_results=LIMIT)))

@@ -21,7 +21,6 @@ from ifriend.memory import MemoryService
 from ifriend_mysql import MySQLMemoryStore, MySQLSettings
 from ifriend_mysql.schema import LATEST, MIGRATIONS, Tables, render
 
-from ..conftest import server_url
 
 
 def event(text: str) -> Event:
@@ -36,11 +35,6 @@ async def query(url: str, sql: str, args: Any = None) -> list[tuple]:
             return list(await cur.fetchall() or ())
     finally:
         conn.close()
-
-
-@pytest.fixture
-def mysql_url() -> str:
-    return server_url("IFRIEND_TEST_MYSQL_URL")
 
 
 @pytest.fixture

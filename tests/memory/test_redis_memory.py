@@ -20,7 +20,6 @@ from ifriend.errors import BackendTimeoutError, BackendUnavailableError
 from ifriend.memory import MemoryService
 from ifriend_redis import RedisMemoryStore, RedisSettings
 
-from ..conftest import server_url
 from ..servers import PrivateRedis
 
 
@@ -38,9 +37,9 @@ def open_service(url: str, prefix: str, **store: object) -> MemoryService:
 
 
 @pytest.fixture
-async def shared() -> AsyncIterator[tuple[str, str]]:
+async def shared(redis_url: str) -> AsyncIterator[tuple[str, str]]:
     """The shared test Redis and a key prefix of this test alone (its keys deleted after)."""
-    url = server_url("IFRIEND_TEST_REDIS_URL")
+    url = redis_url
     prefix = f"ifriend-mt-{uuid.uuid4().hex[:10]}"
     yield url, prefix
     await delete_redis_keys(url, prefix)

@@ -14,16 +14,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
-from mysql_helpers import drop_tables
 
 from ifriend.sessions import SessionService
-from tests.conftest import server_url
-
-
-
-@pytest.fixture(scope="session")
-def mysql_url() -> str:
-    return server_url("IFRIEND_TEST_MYSQL_URL")
+from ifriend_bench.cleanup import drop_tables
 
 
 @pytest.fixture(scope="module")

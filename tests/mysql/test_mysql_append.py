@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 from google.adk.errors._stale_session_error import StaleSessionError
-from mysql_helpers import CountingStore, FailingStore, query, raw_connect, record
 
 from ifriend.errors import BackendUnavailableError, StorageError
 from ifriend.sessions import AppendOutcome, Revision, SessionKey
+
+from .helpers import CountingStore, FailingStore, query, raw_connect, record
 
 READS = ("Handler_read_key", "Handler_read_next", "Handler_read_prev", "Handler_read_rnd_next")
 

@@ -13,12 +13,13 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncmy
 import pytest
-from mysql_helpers import query, raw_connect, record
 
 from ifriend.errors import BackendTimeoutError, BackendUnavailableError, StorageError
 from ifriend.sessions import AppendOutcome, Revision, SessionKey
 from ifriend_mysql import MySQLSettings, MySQLStore
 from ifriend_mysql.failures import translate
+
+from .helpers import query, raw_connect, record
 
 
 async def _created(store: Any, key: SessionKey) -> None:

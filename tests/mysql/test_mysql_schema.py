@@ -6,11 +6,12 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from mysql_helpers import query, raw_connect
 
 from ifriend.errors import StorageError
 from ifriend_mysql import MySQLSettings, MySQLStore
 from ifriend_mysql.schema import MIGRATIONS, Tables, script
+
+from .helpers import query, raw_connect
 
 SQL_FILE = Path(__file__).parents[2] / "config" / "sql" / "schema.sql"
 ALL_VERSIONS = [(version,) for version, _ in MIGRATIONS]  # one row per migration

@@ -13,7 +13,6 @@ from google.adk.errors.already_exists_error import AlreadyExistsError
 from google.adk.errors.session_not_found_error import SessionNotFoundError
 from google.adk.events.event import Event, EventActions
 from google.adk.sessions.base_session_service import GetSessionConfig
-from mysql_helpers import query, record
 
 from ifriend import App, Settings
 from ifriend.sessions import (
@@ -24,6 +23,8 @@ from ifriend.sessions import (
     SessionService,
     filter_events,
 )
+
+from .helpers import query, record
 
 TRICKY_KEYS = [
     'quo"te',

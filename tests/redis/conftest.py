@@ -7,20 +7,14 @@ Without IFRIEND_TEST_REDIS_URL the tests are skipped, unless CI is set: then the
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
-from redis_helpers import CommandLog
 
 from ifriend.sessions import SessionKey, SessionService
-from tests.conftest import server_url
 
-
-@pytest.fixture(scope="session")
-def redis_url() -> str:
-    return server_url("IFRIEND_TEST_REDIS_URL")
-
+from .helpers import CommandLog
 
 MakeStore = Callable[..., Awaitable[Any]]
 
@@ -70,24 +64,8 @@ def key() -> SessionKey:
 
 
 @pytest.fixture
-def command_log(monkeypatch: pytest.MonkeyPatch) -> Iterator[CommandLog]:
-    """Counts what the client sends, read back from the bytes on their way to the socket
-    (no MONITOR on a shared server): one round trip per send, every command in it."""
-    import hiredis
-    from redis.asyncio.connection import AbstractConnection
-
+def command_log(monkeypatch: pytest.MonkeyPatch) -> CommandLog:
+    """Counts what the client sends while `recording` (see `CommandLog.listen`)."""
     log = CommandLog()
-    send_packed = AbstractConnection.send_packed_command
-
-    async def counting_send(self: Any, command: Any, check_health: bool = True) -> None:
-        if log.recording:
-            log.round_trips += 1
-            data = command.encode() if isinstance(command, str) else command
-            reader = hiredis.Reader()
-            reader.feed(data if isinstance(data, bytes) else b"".join(data))
-            while (sent := reader.gets()) is not False:
-                log.commands.append(sent[0].decode().upper())
-        await send_packed(self, command, check_health)
-
-    monkeypatch.setattr(AbstractConnection, "send_packed_command", counting_send)
-    yield log
+    log.listen(monkeypatch)
+    return log

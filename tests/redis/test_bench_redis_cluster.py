@@ -6,16 +6,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import server_url
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_the_cluster_benchmark_runs_every_figure() -> None:
-    cluster_url = server_url("IFRIEND_TEST_REDIS_CLUSTER_URL")
-    redis_url = server_url("IFRIEND_TEST_REDIS_URL")
+def test_the_cluster_benchmark_runs_every_figure(redis_cluster_url: str, redis_url: str) -> None:
     result = subprocess.run(
-        [sys.executable, str(ROOT / "perf" / "bench_redis_cluster.py"), cluster_url, redis_url, "--quick"],
+        [sys.executable, str(ROOT / "perf" / "bench_redis_cluster.py"), redis_cluster_url, redis_url, "--quick"],
         capture_output=True, text=True, timeout=120, cwd=ROOT,
     )
     assert result.returncode == 0, result.stderr

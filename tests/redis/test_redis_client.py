@@ -7,12 +7,13 @@ import time
 import uuid
 
 import pytest
-from redis_helpers import make_record
 
 from ifriend.sessions import SessionKey, SessionService
 from ifriend_redis import RedisSettings, RedisStore
 from ifriend_redis.connections import Connections, pack, pack_in_python
 from ifriend_redis.fields import as_hash, scope_state, zpairs
+
+from .helpers import make_record
 
 
 def test_packed_commands_are_what_redis_py_would_send():
@@ -47,7 +48,6 @@ def test_replies_of_either_protocol_read_the_same():
     assert zpairs([b"u1", b"1.5"]) == [("u1", 1.5)]
 
 
-@pytest.mark.redis
 @pytest.mark.parametrize("protocol", [2, 3])
 async def test_the_store_works_over_either_protocol(redis_url, protocol):
     prefix = f"ifriend-test-{uuid.uuid4().hex}"

@@ -23,7 +23,6 @@ from ifriend.errors import BackendTimeoutError, BackendUnavailableError
 from ifriend.sessions import Revision, SessionKey
 from ifriend_redis import RedisClient, RedisSettings, RedisStore
 from ifriend_redis.cluster import Cluster, key_of, key_slot
-from tests.conftest import server_url
 from tests.servers import PrivateCluster
 
 
@@ -49,9 +48,9 @@ def test_slots_are_redis_slots():
 
 
 @pytest.fixture
-async def cluster_client() -> AsyncIterator[RedisClient]:
+async def cluster_client(redis_cluster_url: str) -> AsyncIterator[RedisClient]:
     """A client of the shared cluster; its keys (under `client.prefix`) are deleted afterwards."""
-    url = server_url("IFRIEND_TEST_REDIS_CLUSTER_URL")
+    url = redis_cluster_url
     prefix = f"ifriend-test-{uuid.uuid4().hex}"
     client = RedisClient(RedisSettings(url=url, cluster=True, key_prefix=prefix))
     client.prefix = prefix  # type: ignore[attr-defined]

@@ -12,13 +12,12 @@ import time
 from typing import Any
 
 import pytest
-from redis_helpers import make_record
 
 from ifriend.errors import BackendTimeoutError, BackendUnavailableError
 from ifriend.sessions import Revision, SessionService
 from ifriend_redis import RedisSettings, RedisStore
 
-pytestmark = pytest.mark.redis
+from .helpers import make_record
 
 
 def free_port() -> int:

@@ -14,8 +14,6 @@ from google.genai import types
 
 from ifriend.sessions import SessionService
 
-pytestmark = pytest.mark.redis
-
 
 def event(text: str = "hi", *, delta: dict | None = None, ts: float | None = None) -> Event:
     kwargs = {"timestamp": ts} if ts is not None else {}

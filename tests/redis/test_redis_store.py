@@ -15,9 +15,7 @@ from ifriend.sessions import AppendOutcome, Revision, SessionKey
 from ifriend_redis import scripts
 from ifriend_redis.keys import Keys
 
-from redis_helpers import CommandLog, make_record
-
-pytestmark = pytest.mark.redis
+from .helpers import CommandLog, make_record
 
 
 async def create(store, key: SessionKey, **kwargs):

@@ -7,12 +7,11 @@ import time
 import uuid
 
 import pytest
-from redis_helpers import make_record
 
 from ifriend.sessions import Revision, SessionKey, StoredSession
 from ifriend_redis.tier import UnreplicatedWriteError
 
-pytestmark = pytest.mark.redis
+from .helpers import make_record
 
 
 def durable_copy(key: SessionKey, incarnation: str, n: int, *, state=None) -> StoredSession:

@@ -14,12 +14,6 @@ from ifriend.config import load_settings, parse_section
 from ifriend.errors import ConfigError, TopologyError
 from ifriend.sessions import SessionKey
 from ifriend_redis import RedisMemoryStore, RedisSettings, RedisStore
-from tests.conftest import server_url
-
-
-@pytest.fixture
-def cluster_url() -> str:
-    return server_url("IFRIEND_TEST_REDIS_CLUSTER_URL")
 
 
 def test_the_cluster_setting_comes_from_the_environment_as_a_bool() -> None:
@@ -47,8 +41,10 @@ def test_a_cluster_needs_a_tcp_url_to_database_0(url: str, expected: str) -> Non
 
 
 @pytest.mark.parametrize("cluster", [False, True], ids=["cluster-node-as-single", "single-as-cluster"])
-async def test_a_wrong_topology_fails_connect_saying_what_to_set(cluster: bool) -> None:
-    url = server_url("IFRIEND_TEST_REDIS_URL" if cluster else "IFRIEND_TEST_REDIS_CLUSTER_URL")
+async def test_a_wrong_topology_fails_connect_saying_what_to_set(
+    cluster: bool, redis_url: str, redis_cluster_url: str
+) -> None:
+    url = redis_url if cluster else redis_cluster_url
     settings = RedisSettings(url=url, cluster=cluster)
     for store in (RedisStore(settings), RedisMemoryStore(settings)):
         try:
@@ -66,9 +62,9 @@ async def test_a_wrong_topology_fails_connect_saying_what_to_set(cluster: bool) 
             assert "IFRIEND__BACKENDS__REDIS__CLUSTER=true" in message
 
 
-async def test_moved_without_cluster_is_the_topology_error_not_an_outage(cluster_url: str) -> None:
+async def test_moved_without_cluster_is_the_topology_error_not_an_outage(redis_cluster_url: str) -> None:
     # a store that never connected (no check at start) learns it from the first MOVED
-    store = RedisStore(RedisSettings(url=cluster_url, key_prefix=f"ifriend-test-{uuid.uuid4().hex}"))
+    store = RedisStore(RedisSettings(url=redis_cluster_url, key_prefix=f"ifriend-test-{uuid.uuid4().hex}"))
     try:
         with pytest.raises(TopologyError, match="is a Redis Cluster node"):
             for i in range(20):  # some keys are on the url's node; most are not
@@ -77,13 +73,12 @@ async def test_moved_without_cluster_is_the_topology_error_not_an_outage(cluster
         await store.close()
 
 
-async def test_tiered_does_not_take_a_wrong_topology_for_an_outage(cluster_url: str) -> None:
-    mysql_url = server_url("IFRIEND_TEST_MYSQL_URL")
+async def test_tiered_does_not_take_a_wrong_topology_for_an_outage(redis_cluster_url: str, mysql_url: str) -> None:
     settings = Settings.model_validate(
         {
             "session": {"backend": "tiered"},
             "backends": {
-                "redis": {"url": cluster_url, "key_prefix": f"ifriend-test-{uuid.uuid4().hex}"},
+                "redis": {"url": redis_cluster_url, "key_prefix": f"ifriend-test-{uuid.uuid4().hex}"},
                 "mysql": {"url": mysql_url, "table_prefix": f"ift_{uuid.uuid4().hex[:10]}_"},
             },
         }
@@ -97,11 +92,11 @@ async def test_tiered_does_not_take_a_wrong_topology_for_an_outage(cluster_url: 
 
 
 def test_doctor_reports_the_wrong_topology_and_exits_1(
-    cluster_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    redis_cluster_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
     config = tmp_path / "ifriend.toml"
-    config.write_text(f'[session]\nbackend = "redis"\n\n[backends.redis]\nurl = "{cluster_url}"\n')
+    config.write_text(f'[session]\nbackend = "redis"\n\n[backends.redis]\nurl = "{redis_cluster_url}"\n')
     result = CliRunner().invoke(create_cli(), ["doctor", "--timeout", "5"], env={"IFRIEND_CONFIG": str(config)})
     assert result.exit_code == 1, result.output
     connect = next(line for line in result.stdout.splitlines() if line.startswith("connect"))

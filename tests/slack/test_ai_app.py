@@ -27,9 +27,9 @@ from ifriend_slack.testing import (
     with_files,
 )
 
-from ..conftest import MetricPoints, last_span
+from ..captured import MetricPoints, last_span
 from ..telemetry.test_privacy import CANARY, USER, leaks
-from .conftest import BOT_TOKEN, Bot, MakeBot
+from .bots import BOT_TOKEN, Bot, MakeBot
 
 STREAM_METHODS = ("chat.startStream", "chat.appendStream", "chat.stopStream")
 PROMPTS = [

@@ -14,17 +14,16 @@ from ifriend_bench.cleanup import delete_redis_keys
 from ifriend_slack.dedupe import SLACK_DEDUPE_UNAVAILABLE, SLACK_DEDUPLICATED
 from ifriend_slack.testing import FakeSlack, as_message, event_body, mention
 
-from ..conftest import server_url
-from .conftest import MakeBot
+from .bots import MakeBot
 
 POSTS = 120
 
 
 @pytest.mark.parametrize("server", ["redis", "redis-cluster"])
 async def test_a_burst_of_posts_delivered_three_times_each_is_answered_once(
-    server: str, make_bot: MakeBot, fake_slack: FakeSlack, metric_points: Any
+    server: str, make_bot: MakeBot, fake_slack: FakeSlack, metric_points: Any, redis_url: str, redis_cluster_url: str
 ) -> None:
-    url = server_url("IFRIEND_TEST_REDIS_URL" if server == "redis" else "IFRIEND_TEST_REDIS_CLUSTER_URL")
+    url = redis_url if server == "redis" else redis_cluster_url
     prefix = f"ifriend-test-{uuid.uuid4().hex[:10]}"
     # one pool of 4 connections (per node) for the sessions and the dedupe of this process;
     # 360 deliveries queue for them, so the deadline is generous (a busy CI host)
@@ -80,11 +79,11 @@ async def test_an_unreachable_redis_lets_posts_through_counted_and_logged_once(
 
 @pytest.mark.parametrize("cluster", [True, False])
 async def test_a_wrong_cluster_setting_of_the_dedupe_fails_the_start(
-    cluster: bool, make_bot: MakeBot
+    cluster: bool, make_bot: MakeBot, redis_url: str, redis_cluster_url: str
 ) -> None:
     from ifriend.errors import TopologyError
 
-    url = server_url("IFRIEND_TEST_REDIS_URL" if cluster else "IFRIEND_TEST_REDIS_CLUSTER_URL")
+    url = redis_url if cluster else redis_cluster_url
     # sessions in memory: only the Slack dedupe talks to Redis
     with pytest.raises(TopologyError, match="backends.redis.cluster"):
         await make_bot(settings={"backends": {"redis": {"url": url, "cluster": cluster}}})

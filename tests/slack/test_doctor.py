@@ -12,7 +12,7 @@ from ifriend.cli import load_cli
 from ifriend.doctor import doctor
 from ifriend_slack.testing import FakeSlack
 
-from .conftest import BOT_TOKEN, slack_options
+from .bots import BOT_TOKEN, slack_options
 
 
 async def test_doctor_calls_auth_test_with_the_bot_token(fake_slack: FakeSlack) -> None:

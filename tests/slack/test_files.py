@@ -17,7 +17,7 @@ from ifriend_slack.files import FileReader
 from ifriend_slack.settings import SlackSettings
 from ifriend_slack.testing import FakeSlack, dm, mention, message, new_ts, with_files
 
-from .conftest import BOT_TOKEN, Bot, MakeBot
+from .bots import BOT_TOKEN, Bot, MakeBot
 
 NOTES = b"buy milk\nwalk the dog\ncall the plumber\n!!"  # 41 bytes
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4

@@ -10,7 +10,7 @@ import pytest
 from ifriend_bench.cleanup import drop_tables
 
 from ..servers import PrivateRedis
-from .conftest import MakeBot
+from .bots import MakeBot
 
 
 async def get(session: aiohttp.ClientSession, url: str) -> tuple[int, object]:
@@ -68,18 +68,16 @@ async def test_readyz_says_which_backend_fails_and_healthz_stays_up(
 
 
 async def test_a_tiered_store_stays_ready_without_redis(
-    make_bot: MakeBot, private_redis: PrivateRedis
+    make_bot: MakeBot, private_redis: PrivateRedis, mysql_url: str
 ) -> None:
     import os
-
-    from ..conftest import server_url
 
     bot = await make_bot(
         settings={
             "session": {"backend": "tiered"},
             "backends": {
                 "redis": {"url": private_redis.url, "timeout_seconds": 0.5},
-                "mysql": {"url": server_url("IFRIEND_TEST_MYSQL_URL"),
+                "mysql": {"url": mysql_url,
                           "table_prefix": f"ifh_{os.getpid()}_"},
             },
         }
@@ -90,4 +88,4 @@ async def test_a_tiered_store_stays_ready_without_redis(
         private_redis.stop()  # served from MySQL meanwhile: still ready
         status, body = await get(http, base + "/readyz")
         assert (status, body["backends"]["session"]["status"]) == (200, "ok")  # type: ignore[index]
-    await drop_tables(server_url("IFRIEND_TEST_MYSQL_URL"), f"ifh_{os.getpid()}_")
+    await drop_tables(mysql_url, f"ifh_{os.getpid()}_")

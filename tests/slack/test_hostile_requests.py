@@ -22,7 +22,7 @@ from ifriend_slack.testing import FakeSlack, mention
 from ifriend_slack.webapi import WEB_API_UNAVAILABLE
 
 from ..servers import free_port
-from .conftest import SECRET, Bot, MakeBot
+from .bots import SECRET, Bot, MakeBot
 
 GARBAGE = [
     pytest.param(b"{not json", "application/json", id="bad-json"),

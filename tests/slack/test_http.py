@@ -20,7 +20,7 @@ from ifriend_slack.testing import (
     signed_headers,
 )
 
-from .conftest import APP_TOKEN, BOT_TOKEN, SECRET, Bot, MakeBot, earlier_count
+from .bots import APP_TOKEN, BOT_TOKEN, SECRET, Bot, MakeBot, earlier_count
 
 LABEL = "[ifriend-echo] "
 

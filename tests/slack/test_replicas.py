@@ -12,14 +12,11 @@ import pytest
 from ifriend_bench.cleanup import delete_redis_keys, drop_tables
 from ifriend_slack.testing import FakeSlack, event_body, feedback_click, mention, message, with_files
 
-from ..conftest import server_url
-from .conftest import Bot, earlier_count, slack_options, start_bot
+from .bots import Bot, earlier_count, slack_options, start_bot
 
 
 @pytest.fixture
-async def replicas(fake_slack: FakeSlack) -> AsyncIterator[tuple[Bot, Bot]]:
-    redis_url = server_url("IFRIEND_TEST_REDIS_URL")
-    mysql_url = server_url("IFRIEND_TEST_MYSQL_URL")
+async def replicas(fake_slack: FakeSlack, redis_url: str, mysql_url: str) -> AsyncIterator[tuple[Bot, Bot]]:
     run = uuid.uuid4().hex[:10]
     redis_prefix, mysql_prefix = f"ifriend-test-{run}", f"ift_{run}_"
     settings = {

@@ -8,7 +8,7 @@ from ifriend import App, Settings
 from ifriend.serving import build_channels, serve_channels
 from ifriend_slack.testing import EventPoster, FakeSlack, mention
 
-from .conftest import SECRET, slack_options
+from .bots import SECRET, slack_options
 
 
 async def test_serve_channels_runs_the_slack_channel_until_stopped(fake_slack: FakeSlack) -> None:

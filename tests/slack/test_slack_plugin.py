@@ -18,8 +18,7 @@ from ifriend_slack.events import parse_post
 from ifriend_slack.server import fresh_timestamp
 from ifriend_slack.testing import FakeSlack, event_body, mention, message
 
-from ..conftest import server_url
-from .conftest import APP_TOKEN, BOT_TOKEN, SECRET
+from .bots import APP_TOKEN, BOT_TOKEN, SECRET
 
 
 def slack_app(options: dict[str, Any], **settings: Any) -> App:
@@ -193,8 +192,8 @@ async def test_the_memory_dedupe_store_claims_once() -> None:
     assert await state.claim("b") is True
 
 
-async def test_the_redis_dedupe_store_is_shared_by_replicas() -> None:
-    url = server_url("IFRIEND_TEST_REDIS_URL")
+async def test_the_redis_dedupe_store_is_shared_by_replicas(redis_url: str) -> None:
+    url = redis_url
     prefix = f"ifriend-test-{uuid.uuid4().hex[:10]}"
     backends = {"redis": {"url": url, "key_prefix": prefix}}
     one, two = (build_state("auto", backends=backends, ttl_seconds=60) for _ in range(2))

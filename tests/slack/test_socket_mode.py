@@ -7,7 +7,7 @@ from contextlib import AsyncExitStack
 from ifriend import App, Settings
 from ifriend_slack.testing import FakeSlack, event_body, mention
 
-from .conftest import APP_TOKEN, BOT_TOKEN
+from .bots import APP_TOKEN, BOT_TOKEN
 
 
 async def test_a_mention_over_socket_mode_is_acked_and_answered(fake_slack: FakeSlack) -> None:

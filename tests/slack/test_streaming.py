@@ -13,7 +13,7 @@ from ifriend_slack.replies import ReplyStream
 from ifriend_slack.streaming import NativeStream
 from ifriend_slack.testing import FakeSlack
 
-from .conftest import BOT_TOKEN
+from .bots import BOT_TOKEN
 
 THREAD = "1700000000.000001"
 

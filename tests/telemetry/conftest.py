@@ -2,4 +2,4 @@
 
 from __future__ import annotations
 
-from ..slack.conftest import fake_slack, make_bot  # noqa: F401 - fixtures
+from ..slack.bots import fake_slack, make_bot  # noqa: F401 - fixtures

@@ -12,15 +12,12 @@ print(json.dumps({"figures": figures, "notes": report.notes}))
 """
 
 
-async def test_the_benchmark_measures_telemetry_off_on_and_sampled_in_one_process():
+async def test_the_benchmark_measures_telemetry_off_on_and_sampled_in_one_process(redis_url, mysql_url):
     import asyncio
     import json
     import os
     import sys
 
-    from ..conftest import server_url
-
-    redis_url, mysql_url = server_url("IFRIEND_TEST_REDIS_URL"), server_url("IFRIEND_TEST_MYSQL_URL")
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-c", FIGURE, redis_url, mysql_url, env=env,

@@ -4,17 +4,15 @@ providers and through an App's own SDK."""
 
 from __future__ import annotations
 
-import os
 import uuid
 from urllib.parse import urlsplit
 
 import pytest
 
-from ifriend import App, Settings
-from ifriend_bench.cleanup import delete_redis_keys, drop_tables
+from ifriend import App
 from ifriend.telemetry import conversation_id_attribute, user_id_attribute
 
-from ..conftest import server_url
+from ..backends import Suite
 from .test_instrumentation import every_session_operation
 from .test_setup import lines_of
 
@@ -38,30 +36,24 @@ ROUND_TRIPS = {
 }
 
 
-def backend_settings(backend: str, run: str, **telemetry) -> Settings:
-    options = {}
-    if backend in ("redis", "tiered"):
-        options["redis"] = {"url": server_url("IFRIEND_TEST_REDIS_URL"), "key_prefix": f"ifriend-conv-{run}"}
-    if backend in ("mysql", "tiered"):
-        options["mysql"] = {"url": server_url("IFRIEND_TEST_MYSQL_URL"), "table_prefix": f"ifconv_{run}_"}
-    return Settings.model_validate({"session": {"backend": backend}, "backends": options, "telemetry": telemetry})
+def backends(run: str = "") -> Suite:
+    """The session backends of `TIERS` under prefixes of the run `run`."""
+    return Suite("session", redis_prefix=f"ifriend-conv-{run}", table_prefix=f"ifconv_{run}_", only=TIERS)
 
 
 @pytest.fixture
 async def cleanup():
-    """Run ids whose Redis keys and MySQL tables are removed after the test."""
-    runs: list[str] = []
-    yield lambda: runs.append(run := uuid.uuid4().hex[:10]) or run
-    for run in runs:
-        if redis := os.environ.get("IFRIEND_TEST_REDIS_URL"):
-            await delete_redis_keys(redis, f"ifriend-conv-{run}")
-        if mysql := os.environ.get("IFRIEND_TEST_MYSQL_URL"):
-            await drop_tables(mysql, f"ifconv_{run}_")
+    """`cleanup()`: the backends of a new run, whose Redis keys and MySQL tables are removed
+    after the test."""
+    runs: list[Suite] = []
+    yield lambda: runs.append(suite := backends(uuid.uuid4().hex[:10])) or suite
+    for suite in runs:
+        await suite.drop_server_data()
 
 
-@pytest.mark.parametrize("backend", list(TIERS))
+@pytest.mark.parametrize("backend", backends().params())
 async def test_every_backend_says_which_tier_answered(backend, cleanup, spans, metric_points):
-    async with App(backend_settings(backend, cleanup())) as app:
+    async with App(cleanup().require(backend).build()) as app:
         await every_session_operation(app, APP)
     operations = [s for s in spans.get_finished_spans() if s.name.startswith("ifriend.session.")]
     assert len(operations) == 7
@@ -111,11 +103,12 @@ def as_lines(finished) -> list[dict]:
 
 
 @pytest.mark.parametrize("through", ["process providers", "own SDK"])
-async def test_span_names_and_attributes_follow_the_conventions(through, cleanup, spans, tmp_path):
-    redis_url, mysql_url = server_url("IFRIEND_TEST_REDIS_URL"), server_url("IFRIEND_TEST_MYSQL_URL")
+async def test_span_names_and_attributes_follow_the_conventions(
+    through, cleanup, spans, tmp_path, redis_url, mysql_url
+):
     file = tmp_path / "t.jsonl"
     exporter = {"exporter": "jsonl", "file": str(file)} if through == "own SDK" else {}
-    async with App(backend_settings("tiered", cleanup(), **exporter)) as app:
+    async with App(cleanup().require("tiered").build(telemetry=exporter)) as app:
         async for _ in app.conversations.turn(user_id="U1", session_id="thread-1", text="hi"):
             pass
         app.session_service.store.cache.clear()  # a read from MySQL, hydrating Redis

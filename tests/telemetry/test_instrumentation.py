@@ -22,7 +22,7 @@ from ifriend import App, Settings, hookimpl, telemetry
 from ifriend.telemetry.setup import ADK_CONTENT_SWITCHES
 from ifriend_slack.dedupe import SLACK_DEDUPLICATED
 
-from ..conftest import last_span
+from ..captured import last_span
 
 APP = "ifriend"
 

@@ -13,7 +13,7 @@ from typing import Any
 from ifriend import App, Settings
 from ifriend_slack.testing import mention
 
-from ..conftest import _METRICS
+from ..captured import METRICS
 
 CANARY = "canary-5d1e-violet-heron"
 USER = "UCANARY42"
@@ -34,7 +34,7 @@ def leaks(needle: str, spans, records: list[logging.LogRecord] | None) -> list[s
         look(f"span {span.name} resource", dict(span.resource.attributes))
         for event in span.events:
             look(f"span {span.name} event {event.name}", (event.name, dict(event.attributes or {})))
-    data = _METRICS.get_metrics_data()
+    data = METRICS.get_metrics_data()
     for rm in data.resource_metrics if data else ():
         for sm in rm.scope_metrics:
             for metric in sm.metrics:

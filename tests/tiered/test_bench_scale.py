@@ -5,19 +5,13 @@ from __future__ import annotations
 import uuid
 from contextlib import AsyncExitStack
 
-import pytest
-
 from ifriend_bench.replicas import FIGURE, bench_replicas
 from ifriend_bench.sessions import BenchConfig, backends, open_targets
 from ifriend_bench.timing import Report
 
-from ..conftest import server_url
 
-pytestmark = [pytest.mark.redis, pytest.mark.mysql]
-
-
-async def test_the_cluster_targets_run_beside_the_others(redis_url, mysql_url):
-    config = BenchConfig(redis_url, mysql_url, server_url("IFRIEND_TEST_REDIS_CLUSTER_URL"))
+async def test_the_cluster_targets_run_beside_the_others(redis_url, mysql_url, redis_cluster_url):
+    config = BenchConfig(redis_url, mysql_url, redis_cluster_url)
     async with AsyncExitStack() as stack:
         targets = await open_targets(config, stack, uuid.uuid4().hex[:8])
         names = [t.name for t in targets]

@@ -13,9 +13,7 @@ from pydantic import Field
 from ifriend.conversations import Conversations
 from ifriend.models import EchoModel
 
-from .conftest import MakeApp
-
-pytestmark = [pytest.mark.redis, pytest.mark.mysql]
+from .apps import MakeApp
 
 
 class GatedEcho(EchoModel):

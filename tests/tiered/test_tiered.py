@@ -14,7 +14,7 @@ from google.genai import types
 from ifriend.errors import BackendUnavailableError
 from ifriend.sessions import AppendOutcome, SessionKey
 
-from ..conftest import last_span
+from ..captured import last_span
 
 APP, USER = "tiered-app", "u1"
 

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from ifriend import telemetry
 from ifriend_tiered.metrics import LRU_HITS, LRU_MISSES, REDIS_FALLBACKS, REHYDRATIONS
 
-from ..conftest import last_span
+from ..captured import last_span
 from .test_tiered import APP, USER, get, said, store_of, texts
 
 SECRET_TEXT = "the-event-text-never-in-a-span"

@@ -13,7 +13,6 @@ from google.adk.events.event import Event, EventActions
 from ifriend.sessions.codec import encode_event
 from ifriend.sessions.store import EventRecord
 from ifriend_mysql import MySQLStore
-from ifriend_mysql.schema import Tables
 from ifriend_mysql.statements import Batch, Result
 
 
@@ -38,16 +37,6 @@ async def query(url: str, sql: str, args: Any = None) -> list[tuple]:
         cur = conn.cursor()
         await cur.execute(sql, args)
         return list(await cur.fetchall() or ())
-    finally:
-        await conn.ensure_closed()
-
-
-async def drop_tables(url: str, prefix: str) -> None:
-    conn = await raw_connect(url)
-    try:
-        cur = conn.cursor()
-        await cur.execute("SET SESSION sql_notes = 0")
-        await cur.execute(f"DROP TABLE IF EXISTS {', '.join(Tables(prefix).all())}")
     finally:
         await conn.ensure_closed()
 
