@@ -11,7 +11,7 @@ from google.adk.sessions.base_session_service import GetSessionConfig
 from ifriend.errors import InvalidEventError, InvalidIdError, InvalidQueryError, InvalidStateError
 from ifriend.sessions.validation import MAX_RECENT_EVENTS, MAX_STATE_DEPTH
 
-from .test_sessions import USER, event, get, ids
+from .helpers import USER, event, get, ids
 
 NOT_FINITE = [
     pytest.param(math.nan, id="nan"),

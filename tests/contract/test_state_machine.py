@@ -41,7 +41,7 @@ Key = tuple[str, str]  # (user_id, session_id)
 USERS = ["u", "a", "a:b", "b:c", "é", "🙂"]
 users = st.sampled_from(USERS)
 # Spaces inside session ids; ids with surrounding whitespace, which ADK strips, are refused
-# (tests/contract/test_sessions.py).
+# (tests/contract/test_create.py).
 session_ids = st.sampled_from(["a", "b:a", "a:b", "é", "🙂 a"]) | st.text(
     alphabet="ab:é🙂 ", max_size=4
 ).filter(lambda sid: sid == sid.strip())
