@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 from urllib.parse import urlsplit
 
 import asyncmy
-from google.adk.events.event import Event, EventActions
 
-from ifriend.sessions.codec import encode_event
 from ifriend.sessions.store import EventRecord
 from ifriend_mysql import MySQLStore
 from ifriend_mysql.statements import Batch, Result
+
+from ..records import make_record
 
 
 async def raw_connect(url: str) -> Any:
@@ -41,32 +40,9 @@ async def query(url: str, sql: str, args: Any = None) -> list[tuple]:
         await conn.ensure_closed()
 
 
-def record(
-    *,
-    state: dict[str, Any] | None = None,
-    app: dict[str, Any] | None = None,
-    user: dict[str, Any] | None = None,
-    event_id: str | None = None,
-    timestamp: float | None = None,
-) -> EventRecord:
-    """An `EventRecord` as the service would build it (deltas already split by scope)."""
-    delta = {**(state or {})}
-    delta.update({f"app:{k}": v for k, v in (app or {}).items()})
-    delta.update({f"user:{k}": v for k, v in (user or {}).items()})
-    event = Event(
-        author="user",
-        invocation_id="inv",
-        actions=EventActions(state_delta=delta),
-        timestamp=timestamp if timestamp is not None else time.time(),
-        **({"id": event_id} if event_id else {}),
-    )
-    return EventRecord(
-        event=event,
-        payload=encode_event(event),
-        session_delta=dict(state or {}),
-        app_delta=dict(app or {}),
-        user_delta=dict(user or {}),
-    )
+def record(**fields: Any) -> EventRecord:
+    """An `EventRecord` without content (see `tests.records.make_record`)."""
+    return make_record(text=None, **fields)
 
 
 class CountingStore(MySQLStore):

@@ -13,7 +13,7 @@ from ifriend_redis import RedisSettings, RedisStore
 from ifriend_redis.connections import Connections, pack, pack_in_python
 from ifriend_redis.fields import as_hash, scope_state, zpairs
 
-from .helpers import make_record
+from ..records import make_record
 
 
 def test_packed_commands_are_what_redis_py_would_send():

@@ -17,7 +17,7 @@ from ifriend.errors import BackendTimeoutError, BackendUnavailableError
 from ifriend.sessions import Revision, SessionService
 from ifriend_redis import RedisSettings, RedisStore
 
-from .helpers import make_record
+from ..records import make_record
 
 
 def free_port() -> int:

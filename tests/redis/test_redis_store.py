@@ -15,7 +15,8 @@ from ifriend.sessions import AppendOutcome, Revision, SessionKey
 from ifriend_redis import scripts
 from ifriend_redis.keys import Keys
 
-from .helpers import CommandLog, make_record
+from ..records import make_record
+from .helpers import CommandLog
 
 
 async def create(store, key: SessionKey, **kwargs):

@@ -11,7 +11,7 @@ import pytest
 from ifriend.sessions import Revision, SessionKey, StoredSession
 from ifriend_redis.tier import UnreplicatedWriteError
 
-from .helpers import make_record
+from ..records import make_record
 
 
 def durable_copy(key: SessionKey, incarnation: str, n: int, *, state=None) -> StoredSession:
