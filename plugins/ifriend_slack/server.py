@@ -68,6 +68,8 @@ def parsed_request(body: bytes, request: web.Request) -> AsyncBoltRequest:
         raise ValueError(type(exc).__name__) from None
     if not isinstance(bolt_request.body, dict):
         raise ValueError(f"a {type(bolt_request.body).__name__} body")
+    if "event" in bolt_request.body and not isinstance(bolt_request.body["event"], dict):
+        raise ValueError("an event that is not an object")
     return bolt_request
 
 
@@ -178,7 +180,10 @@ class HttpServer:
             bolt_request = parsed_request(body, request)
         except ValueError as exc:
             return self._refuse(400, "body", f"a signed body that cannot be parsed ({exc})")
-        response = await self.bolt.async_dispatch(bolt_request)
+        try:
+            response = await self.bolt.async_dispatch(bolt_request)
+        except Exception as exc:  # a signed shape bolt cannot handle: no 500, no traceback
+            return self._refuse(400, "body", f"a signed body bolt could not handle ({type(exc).__name__})")
         return await to_aiohttp_response(acked_if_unhandled(response))
 
     def _refuse(self, status: int, reason: str, what: str) -> web.Response:

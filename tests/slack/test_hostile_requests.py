@@ -32,6 +32,7 @@ GARBAGE = [
     pytest.param(b"payload=%7Bnot-json", "application/x-www-form-urlencoded", id="broken-form"),
     pytest.param(b"payload=%5B1%5D", "application/x-www-form-urlencoded", id="form-payload-array"),
     pytest.param(b'{"team": 5, "event": "x"}', "application/json", id="wrong-shapes"),
+    pytest.param(b'{"type": "event_callback", "event_id": "Ev1", "event": null}', "application/json", id="null-event"),
 ]
 
 
