@@ -9,7 +9,6 @@ missing tail.
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import logging
 import time
