@@ -16,6 +16,7 @@ from .attachments import Attachment
 from .cli_state import CliState
 from .config import Settings, redact, url_port
 from .conversations import Conversations
+from .gc_tuning import tune_gc
 from .errors import (
     BackendTimeoutError,
     BackendUnavailableError,
@@ -98,4 +99,5 @@ __all__ = [
     "App",
     "Settings",
     "EchoModel",
+    "tune_gc",
 ]

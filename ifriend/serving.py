@@ -17,6 +17,7 @@ from .agent import describe_agent
 from .app import App, Channel
 from .doctor import DEFAULT_TIMEOUT, Check, Redact, channel_checks, connected, format_checks, probe
 from .errors import ChannelCrashedError, UnknownNameError
+from .gc_tuning import tune_gc
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +41,8 @@ async def run(
             checks.extend(await channel_checks(app, timeout=timeout, redact=redact))
         echo(format_checks(checks))
         if all(c.ok for c in checks):
+            if app.settings.app.tune_gc:
+                tune_gc()
             await serve_channels(channels, echo=echo)
     if checks[-1].name == "close" and not checks[-1].ok:
         echo(format_checks(checks[-1:]))

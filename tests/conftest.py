@@ -3,6 +3,7 @@ the markers of the tests that need a server (`tests/backends.py`)."""
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 
 import pytest
@@ -20,6 +21,15 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     mark_server_tests(items)
+
+
+@pytest.fixture(autouse=True)
+def collector_restored() -> Iterator[None]:
+    """`ifriend run` tunes the garbage collector (`tune_gc`): undone after each test."""
+    thresholds = gc.get_threshold()
+    yield
+    gc.unfreeze()
+    gc.set_threshold(*thresholds)
 
 
 @pytest.fixture

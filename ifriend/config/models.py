@@ -30,6 +30,9 @@ class AppSettings(_Section):
     name: str = Field("ifriend", min_length=1)
     agent: str | None = None
     model: str | None = None
+    # `ifriend run` freezes what is alive after start and raises the collector's thresholds
+    # (`ifriend.gc_tuning`): shorter pauses, so a lower p99.
+    tune_gc: bool = True
 
 
 class SessionSettings(_Section):

@@ -10,8 +10,10 @@ INSERT commit on the same MariaDB, is interleaved with the appends.
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
 import math
+import statistics
 import tempfile
 import time
 import uuid
@@ -27,16 +29,18 @@ from google.adk.sessions.in_memory_session_service import InMemorySessionService
 from google.adk.sessions.session import Session
 from google.genai import types
 
-from ifriend.plugin_api import App, SessionKey, Settings
+from ifriend.plugin_api import App, SessionKey, Settings, tune_gc
 
 from . import overhead
 from .cleanup import delete_redis_keys, drop_tables, execute
+from .floors import Floors, MySQLFloor, RedisFloor
 from .replicas import bench_replicas
 from .timing import Report, timed
 
 APP = "bench"
 USER = "bench-user"
 BASELINES = ("adk-db", "adk-memory")
+TIERED = "tiered"
 WORDS = "the quick brown fox jumps over a lazy dog while ifriend keeps every word it hears".split()
 
 
@@ -57,6 +61,8 @@ class BenchConfig:
     telemetry_rounds: int = 2000  # one operation per target per round: the finest interleaving
     replica_sessions: int = 50
     replica_appends: int = 20
+    gc_samples: int = 1000
+    sessions_per_length: int | None = None  # appended to in turn at each length (None: by length)
 
     @classmethod
     def quick(cls, redis_url: str, mysql_url: str, redis_cluster_url: str | None = None) -> BenchConfig:
@@ -76,11 +82,15 @@ class BenchConfig:
             telemetry_rounds=20,
             replica_sessions=4,
             replica_appends=3,
+            gc_samples=6,
+            sessions_per_length=2,
         )
 
-
-def sessions_for(n: int) -> int:
-    return 2 if n >= 10000 else 5 if n >= 1000 else 20
+    def sessions_for(self, n: int) -> int:
+        """How many sessions of `n` events the appends rotate over."""
+        if self.sessions_per_length is not None:
+            return self.sessions_per_length
+        return 2 if n >= 10000 else 5 if n >= 1000 else 20
 
 
 def make_event(i: int) -> Event:
@@ -123,47 +133,6 @@ class Target:
         await asyncio.gather(*(fill(s) for s in made))
         self.sessions[n] = made
         return made
-
-
-class Floor:
-    """A durable single-row INSERT commit on the same MariaDB: the physical floor of an append."""
-
-    def __init__(self, url: str, table: str) -> None:
-        self.url = url
-        self.table = table
-        self.conn: Any = None
-
-    async def open(self) -> None:
-        import asyncmy
-
-        parts = urlsplit(self.url)
-        self.conn = await asyncmy.connect(
-            host=parts.hostname or "127.0.0.1",
-            port=parts.port or 3306,
-            user=parts.username or "",
-            password=parts.password or "",
-            database=parts.path.lstrip("/"),
-            autocommit=False,
-            connect_timeout=10,
-        )
-        async with self.conn.cursor() as cur:
-            await cur.execute(
-                f"CREATE TABLE IF NOT EXISTS {self.table} (id BIGINT AUTO_INCREMENT PRIMARY KEY, "
-                "payload VARBINARY(512) NOT NULL) ENGINE=InnoDB"
-            )
-        await self.conn.commit()
-
-    async def insert(self) -> None:
-        async with self.conn.cursor() as cur:
-            await cur.execute(f"INSERT INTO {self.table} (payload) VALUES (%s)", (b"x" * 300,))
-        await self.conn.commit()
-
-    async def close(self) -> None:
-        if self.conn is not None:
-            async with self.conn.cursor() as cur:
-                await cur.execute(f"DROP TABLE IF EXISTS {self.table}")
-            await self.conn.commit()
-            self.conn.close()
 
 
 def backends(config: BenchConfig, run_id: str) -> dict[str, dict[str, Any]]:
@@ -220,39 +189,56 @@ async def _adk_database(config: BenchConfig, stack: AsyncExitStack, run_id: str)
     return service
 
 
+Runner = Callable[[int], Awaitable[None]]
+Hook = Callable[[], Awaitable[None]]
+
+
 async def interleave(
     report: Report,
     figure: str,
-    runners: dict[str, Callable[[int], Awaitable[None]]],
+    runners: dict[str, Runner],
     *,
     samples: int,
     rounds: int,
+    before: dict[str, Hook] | None = None,
+    after: dict[str, Hook] | None = None,
 ) -> None:
-    """Take `samples` timings of each runner, `samples / rounds` at a time, rotating the order."""
+    """Take `samples` timings of each runner, `samples / rounds` at a time, rotating the order.
+
+    `before[name]` runs untimed before each call of runner `name` (to set a state up);
+    `after[name]` right after it (to time a paired floor)."""
     per_round = max(1, samples // rounds)
     names = list(runners)
     counter = itertools.count()
+    before, after = before or {}, after or {}
     for r in range(rounds):
         order = names[r % len(names) :] + names[: r % len(names)]
         for name in order:
             series = report.series(figure, name)
             for _ in range(per_round):
                 i = next(counter)
-                series.seconds.append(await timed(lambda: runners[name](i)))
+                if name in before:
+                    await before[name]()
+                await series.measure(lambda: runners[name](i))
+                if name in after:
+                    await after[name]()
 
 
-async def bench_appends(report: Report, targets: list[Target], floor: Floor, config: BenchConfig) -> None:
+async def bench_appends(report: Report, targets: list[Target], floors: Floors, config: BenchConfig) -> None:
+    """Appends at each length, every target interleaved; `tiered` paired with a commit + RPUSH."""
     for n in config.lengths:
         active = [t for t in targets if n <= t.max_length]
         for t in active:
-            await t.prefill(n, sessions_for(n), f"append-{uuid.uuid4().hex[:6]}")
-        runners: dict[str, Callable[[int], Awaitable[None]]] = {
-            "mysql-commit-floor": lambda i: floor.insert()
-        }
+            await t.prefill(n, config.sessions_for(n), f"append-{uuid.uuid4().hex[:6]}")
+        runners: dict[str, Runner] = {}
         for t in active:
             cycle = itertools.cycle(t.sessions[n])
             runners[t.name] = lambda i, t=t, cycle=cycle: t.append(next(cycle), 10**6 + i)
-        await interleave(report, f"append n={n}", runners, samples=config.samples, rounds=config.rounds)
+        figure = f"append n={n}"
+        await interleave(
+            report, figure, runners, samples=config.samples, rounds=config.rounds,
+            after={TIERED: lambda: floors.pair_append(report, figure)},
+        )
         skipped = [t.name for t in targets if n > t.max_length]
         if skipped:
             report.notes.append(
@@ -261,36 +247,42 @@ async def bench_appends(report: Report, targets: list[Target], floor: Floor, con
             )
 
 
-async def bench_reads(report: Report, targets: list[Target], config: BenchConfig) -> None:
+async def bench_reads(report: Report, targets: list[Target], floors: Floors, config: BenchConfig) -> None:
+    """Reads at each length, every target interleaved; `tiered` (an LRU hit) paired with an RPUSH.
+
+    Then `tiered` with its LRU entry dropped (Redis answers), and with Redis's copy
+    dropped too (MySQL answers): the dropping happens before the timed call."""
     for n in config.get_lengths:
-        runners: dict[str, Callable[[int], Awaitable[None]]] = {}
+        runners: dict[str, Runner] = {}
         for t in targets:
             if n not in t.sessions:
                 continue
             session = t.sessions[n][0]
             runners[t.name] = lambda i, t=t, s=session: _get(t, s)
-        await interleave(report, f"get n={n}", runners, samples=config.samples, rounds=config.rounds)
+        figure = f"get n={n}"
+        await interleave(
+            report, figure, runners, samples=config.samples, rounds=config.rounds,
+            after={TIERED: lambda: floors.pair_rpush(report, figure)},
+        )
         tiered = next((t for t in targets if t.store is not None and n in t.sessions), None)
         if tiered is None:
             continue
         session = tiered.sessions[n][0]
         key = SessionKey(APP, USER, session.id)
 
-        async def lru_cold(i: int, t: Target = tiered, s: Session = session) -> None:
+        async def drop_lru(t: Target = tiered) -> None:
             t.store.cache.discard(key)
-            await _get(t, s)
 
-        async def redis_cold(i: int, t: Target = tiered, s: Session = session) -> None:
+        async def drop_redis(t: Target = tiered) -> None:
             t.store.cache.discard(key)
             await t.store.redis.invalidate(key)
-            await _get(t, s)
 
-        await interleave(
-            report, f"get n={n} [lru cold]", {"tiered": lru_cold}, samples=config.samples, rounds=config.rounds
-        )
-        await interleave(
-            report, f"get n={n} [redis cold]", {"tiered": redis_cold}, samples=config.samples, rounds=config.rounds
-        )
+        get = {TIERED: lambda i, t=tiered, s=session: _get(t, s)}
+        for cold, drop in (("lru cold", drop_lru), ("redis cold", drop_redis)):
+            await interleave(
+                report, f"get n={n} [{cold}]", get, samples=config.samples, rounds=config.rounds,
+                before={TIERED: drop},
+            )
 
 
 async def _get(target: Target, session: Session, config: GetSessionConfig | None = None) -> None:
@@ -318,6 +310,8 @@ async def bench_recent(report: Report, targets: list[Target], config: BenchConfi
 async def bench_concurrency(report: Report, targets: list[Target], config: BenchConfig) -> None:
     figure = f"{config.concurrent_sessions} sessions appending concurrently"
     totals: dict[str, list[float]] = {t.name: [] for t in targets}
+    cpu: dict[str, list[float]] = {t.name: [] for t in targets}
+    events = config.concurrent_sessions * config.concurrent_appends
     for r in range(2):
         order = targets if r == 0 else list(reversed(targets))
         for t in order:
@@ -327,48 +321,104 @@ async def bench_concurrency(report: Report, targets: list[Target], config: Bench
                 for i in range(config.concurrent_appends):
                     await t.append(session, 100 + i)
 
-            start = time.perf_counter()
+            started_cpu, start = time.process_time(), time.perf_counter()
             await asyncio.gather(*(writer(s) for s in sessions))
             elapsed = time.perf_counter() - start
-            totals[t.name].append(config.concurrent_sessions * config.concurrent_appends / elapsed)
+            totals[t.name].append(events / elapsed)
+            cpu[t.name].append((time.process_time() - started_cpu) / events)
     for name, rates in totals.items():
         report.rates[(figure, name)] = sum(rates) / len(rates)
+    report.notes.append(
+        "CPU per append of this process, concurrent: "
+        + ", ".join(f"{name} {statistics.median(v) * 1e3:.2f} ms" for name, v in cpu.items())
+    )
+
+
+GC_MODES = ("gc default", "gc tuned", "gc off")
+
+
+async def bench_gc(report: Report, targets: list[Target], floors: Floors, config: BenchConfig) -> None:
+    """`tiered` appends at n = the longest measured length under three collector settings, in
+    turn: CPython's defaults, `ifriend run`'s tuning (`tune_gc`), and no collection."""
+    tiered = next(t for t in targets if t.name == TIERED)
+    n = max(n for n in config.lengths if n in tiered.sessions)
+    cycle = itertools.cycle(tiered.sessions[n])
+    figure = f"append n={n} [gc]"
+    saved = gc.get_threshold()
+    gc.collect()  # what was garbage before the figure is not frozen by "gc tuned"
+    append: Runner = lambda i: tiered.append(next(cycle), 2 * 10**6 + i)  # noqa: E731
+
+    async def set_mode(name: str) -> None:
+        if name == "gc off":
+            gc.disable()
+        elif name == "gc tuned":
+            tune_gc(freeze=True, collect=False)
+
+    async def restore_and_pair() -> None:
+        gc.unfreeze()
+        gc.set_threshold(*saved)
+        gc.enable()
+        await floors.pair_append(report, figure)
+
+    names = {f"{TIERED}, {m}": m for m in GC_MODES}
+    await interleave(
+        report, figure, {name: append for name in names}, samples=config.gc_samples, rounds=config.rounds,
+        before={name: (lambda m=m: set_mode(m)) for name, m in names.items()},
+        after={name: restore_and_pair for name in names},
+    )
 
 
 def evaluate(report: Report, config: BenchConfig) -> None:
+    """The targets of issue 15, each a ratio to a floor or a baseline timed in this run."""
     lengths = config.lengths
     first, last = lengths[0], lengths[-1]
     report.check(
         f"tiered append p50 n={last} / n={first} (flat in n)",
-        report.p50(f"append n={last}", "tiered") / report.p50(f"append n={first}", "tiered"),
+        report.p50(f"append n={last}", TIERED) / report.p50(f"append n={first}", TIERED),
         1.15,
     )
-    worst = max(
-        report.p50(f"append n={n}", "tiered") / report.p50(f"append n={n}", "mysql-commit-floor")
-        for n in lengths
+    n = _at_most(1000, lengths)
+    append = f"append n={n}"
+    report.check(
+        f"tiered append p50 n={n} / paired commit+rpush floor",
+        report.ratio(append, TIERED, Floors.COMMIT_RPUSH), 1.3,
     )
-    report.check("tiered append p50 / durable-commit floor (worst n)", worst, 1.3)
-    n = 1000 if 1000 in config.get_lengths else config.get_lengths[-1]
-    report.check(f"tiered get p50 n={n}, LRU hit (ms)", report.p50(f"get n={n}", "tiered") * 1e3, 0.2)
+    report.check(f"tiered append p99 / p50 n={n}", report.ratio(append, TIERED, TIERED, at=0.99), 3.0)
+    gc_figure = f"append n={max(lengths)} [gc]"
+    tuned = f"{TIERED}, gc tuned"
+    if (gc_figure, tuned) in report.samples:
+        report.check(
+            f"tiered append p99 / p50 n={max(lengths)}, gc tuned as `ifriend run`",
+            report.ratio(gc_figure, tuned, tuned, at=0.99), 3.0,
+        )
+    n = _at_most(1000, config.get_lengths)
+    report.check(
+        f"tiered get p50 n={n}, LRU hit / paired rpush floor",
+        report.ratio(f"get n={n}", TIERED, Floors.RPUSH), 1.3,
+    )
     report.check(
         f"adk-db get / tiered get n={n}, LRU cold (speed-up)",
-        report.p50(f"get n={n}", "adk-db") / report.p50(f"get n={n} [lru cold]", "tiered"),
+        report.p50(f"get n={n}", "adk-db") / report.p50(f"get n={n} [lru cold]", TIERED),
         5.0,
         higher_is_better=True,
     )
     report.check(
         f"tiered get p50 n={config.recent_length} recent=20 (ms)",
-        report.p50(f"get n={config.recent_length} recent=20", "tiered") * 1e3,
+        report.p50(f"get n={config.recent_length} recent=20", TIERED) * 1e3,
         1.0,
     )
     figure = f"{config.concurrent_sessions} sessions appending concurrently"
     report.check(
         "tiered / adk-db events per second, concurrent (speed-up)",
-        report.rates.get((figure, "tiered"), math.nan) / report.rates.get((figure, "adk-db"), math.nan),
-        5.0,
+        report.rates.get((figure, TIERED), math.nan) / report.rates.get((figure, "adk-db"), math.nan),
+        10.0,
         higher_is_better=True,
     )
     overhead.check(report)
+
+
+def _at_most(limit: int, lengths: tuple[int, ...]) -> int:
+    return max((n for n in lengths if n <= limit), default=lengths[0])
 
 
 async def run(config: BenchConfig, *, progress: Callable[[str], None] = lambda _: None) -> Report:
@@ -377,13 +427,18 @@ async def run(config: BenchConfig, *, progress: Callable[[str], None] = lambda _
     report = Report("sessions")
     async with AsyncExitStack() as stack:
         targets = await open_targets(config, stack, run_id)
-        floor = Floor(config.mysql_url, f"ifbench_{run_id}_floor")
-        await floor.open()
-        stack.push_async_callback(floor.close)
+        floors = Floors(
+            MySQLFloor(config.mysql_url, f"ifbench_{run_id}_floor"),
+            RedisFloor(config.redis_url, f"ifriend-bench-{run_id}-floor"),
+        )
+        await floors.open()
+        stack.push_async_callback(floors.close)
         progress("measuring appends")
-        await bench_appends(report, targets, floor, config)
+        await bench_appends(report, targets, floors, config)
+        progress("measuring appends under three garbage collector settings")
+        await bench_gc(report, targets, floors, config)
         progress("measuring reads")
-        await bench_reads(report, targets, config)
+        await bench_reads(report, targets, floors, config)
         progress("measuring recent events")
         await bench_recent(report, targets, config)
         progress("measuring concurrency")

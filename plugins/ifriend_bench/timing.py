@@ -13,11 +13,12 @@ from typing import Any
 
 @dataclass
 class Samples:
-    """Durations of one operation on one target, in seconds."""
+    """Durations of one operation on one target, in seconds (wall clock and this process's CPU)."""
 
     figure: str
     target: str
     seconds: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
 
     def percentile(self, q: float) -> float:
         ordered = sorted(self.seconds)
@@ -33,6 +34,18 @@ class Samples:
     @property
     def p99(self) -> float:
         return self.percentile(0.99)
+
+    @property
+    def cpu_p50(self) -> float:
+        ordered = sorted(self.cpu)
+        return ordered[(len(ordered) - 1) // 2] if ordered else math.nan
+
+    async def measure(self, operation: Callable[[], Awaitable[Any]]) -> None:
+        """Time one call of `operation` and keep its wall and CPU seconds."""
+        cpu, start = time.process_time(), time.perf_counter()
+        await operation()
+        self.seconds.append(time.perf_counter() - start)
+        self.cpu.append(time.process_time() - cpu)
 
 
 async def timed(operation: Callable[[], Awaitable[Any]]) -> float:
@@ -58,6 +71,11 @@ class Report:
         found = self.samples.get((figure, target))
         return found.p50 if found else math.nan
 
+    def ratio(self, figure: str, target: str, floor: str, *, at: float = 0.50) -> float:
+        """`target`'s percentile `at` over `floor`'s p50, both of `figure`."""
+        found = self.samples.get((figure, target))
+        return found.percentile(at) / self.p50(figure, floor) if found else math.nan
+
     def check(self, name: str, value: float, limit: float, *, higher_is_better: bool = False) -> None:
         ok = value >= limit if higher_is_better else value <= limit
         self.checks.append(
@@ -65,17 +83,18 @@ class Report:
         )
 
     def table(self, baselines: tuple[str, ...]) -> str:
-        header = ["figure", "target", "p50 ms", "p99 ms"] + [f"p50 / {b}" for b in baselines]
+        header = ["figure", "target", "p50 ms", "p99 ms", "cpu p50 ms"] + [f"p50 / {b}" for b in baselines]
         rows = [header]
         for (figure, target), s in self.samples.items():
-            row = [figure, target, f"{s.p50 * 1e3:.3f}", f"{s.p99 * 1e3:.3f}"]
+            cpu = "" if not s.cpu else f"{s.cpu_p50 * 1e3:.3f}"
+            row = [figure, target, f"{s.p50 * 1e3:.3f}", f"{s.p99 * 1e3:.3f}", cpu]
             for b in baselines:
                 # "get n=1000 [lru cold]" compares with the baselines' "get n=1000".
                 base = self.p50(figure.split(" [")[0], b)
                 row.append("" if math.isnan(base) or b == target else f"{s.p50 / base:.3f}")
             rows.append(row)
         for (figure, target), rate in self.rates.items():
-            row = [figure, target, f"{rate:.0f}/s", ""]
+            row = [figure, target, f"{rate:.0f}/s", "", ""]
             for b in baselines:
                 base = self.rates.get((figure, b), math.nan)
                 row.append("" if math.isnan(base) or b == target else f"{rate / base:.2f}x")
@@ -101,6 +120,7 @@ class Report:
                     "n": len(s.seconds),
                     "p50_ms": s.p50 * 1e3,
                     "p99_ms": s.p99 * 1e3,
+                    "cpu_p50_ms": s.cpu_p50 * 1e3,
                 }
                 for s in self.samples.values()
             ],

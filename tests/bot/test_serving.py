@@ -139,3 +139,29 @@ def test_run_serves_a_channel_that_uses_the_conversations(
     result = CliRunner().invoke(create_cli(), ["run"], obj={"plugins": [channel_plugin(one=OneTurn)]})
     assert result.exit_code == 0, result.output
     assert answers == ['[ifriend-echo] You said: "ping". This is the start of our conversation.']
+
+
+@pytest.mark.parametrize("tune", [True, False])
+def test_run_tunes_the_garbage_collector_before_serving(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tune: bool
+) -> None:
+    import gc
+
+    from ifriend.gc_tuning import THRESHOLDS
+
+    monkeypatch.chdir(tmp_path)
+    gc.unfreeze()
+    seen: list[tuple[tuple[int, int, int], int]] = []
+
+    class Observer:
+        def __init__(self, context: ChannelContext) -> None:
+            pass
+
+        async def serve(self) -> None:
+            seen.append((gc.get_threshold(), gc.get_freeze_count()))
+
+    (tmp_path / "ifriend.toml").write_text(f"[app]\ntune_gc = {str(tune).lower()}\n[channels.watch]\n")
+    result = CliRunner().invoke(create_cli(), ["run"], obj={"plugins": [channel_plugin(watch=Observer)]})
+    assert result.exit_code == 0, result.output
+    [(thresholds, frozen)] = seen
+    assert (thresholds == THRESHOLDS) is tune and (frozen > 0) is tune

@@ -52,10 +52,12 @@ class CountingStore(MySQLStore):
         super().__init__(*args, **kwargs)
         self.round_trips = 0
         self.statements = 0
+        self.compound_batches = 0
 
     async def _execute(self, conn: Any, batch: Batch) -> list[Result]:
         self.round_trips += 1
         self.statements += len(batch.parts)
+        self.compound_batches += batch.compound
         return await super()._execute(conn, batch)
 
     async def session_status(self, *names: str) -> dict[str, int]:
@@ -85,7 +87,7 @@ class FailingStore(MySQLStore):
         if not self.armed or "event" not in batch.names:
             return await super()._execute(conn, batch)
         self.attempts += 1
-        broken = Batch(list(batch.parts), list(batch.args), dict(batch.names))
+        broken = Batch(list(batch.parts), list(batch.args), dict(batch.names), batch.compound)
         if self.mode == "error":
             broken.parts[-1] = "SELECT no_such_column FROM DUAL"
             return await super()._execute(conn, broken)

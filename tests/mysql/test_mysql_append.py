@@ -17,6 +17,20 @@ from .helpers import CountingStore, FailingStore, query, raw_connect, record
 READS = ("Handler_read_key", "Handler_read_next", "Handler_read_prev", "Handler_read_rnd_next")
 
 
+@pytest.fixture(autouse=True, params=["compound", "plain"])
+def batch_form(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test twice: appends as MariaDB compound statements (the store's choice on
+    MariaDB), and as plain multi-statement batches (its choice on MySQL)."""
+    from ifriend_mysql import statements
+
+    if request.param == "plain":
+        plain = statements.append
+        monkeypatch.setattr(
+            statements, "append", lambda *args, compound=False, **kwargs: plain(*args, **kwargs)
+        )
+    return request.param
+
+
 async def _session_with(store: Any, key: SessionKey, n: int) -> Revision:
     await store.create(
         key, incarnation="inc", state={}, app_delta={}, user_delta={}, created_at=1.0
@@ -55,14 +69,21 @@ async def test_append_cost_does_not_depend_on_session_length(
         assert sum(reads.values()) <= 5  # index lookups only: no scan of the history
 
 
-async def test_plain_append_is_one_round_trip(make_store: Any, app_name: str) -> None:
+async def test_plain_append_is_one_round_trip(
+    make_store: Any, app_name: str, batch_form: str
+) -> None:
     store = await make_store(store_class=CountingStore, pool_min=1, pool_max=1)
     key = SessionKey(app_name, "u", "s")
     revision = await _session_with(store, key, 3)
+    compound = store.compound_batches
     trips, statements, _ = await _cost(
         store, lambda: store.append(key, record(), expected=revision)
     )
     assert (trips, statements) == (1, 5)
+    # on MariaDB, one compound statement: a single answer when the COMMIT is done
+    assert store.compound_batches - compound == (batch_form == "compound")
+    loaded = await store.load(key)
+    assert loaded.revision == Revision("inc", 4) and len(loaded.payloads) == 4
 
 
 async def test_reading_the_tail_touches_only_the_tail(make_store: Any, app_name: str) -> None:

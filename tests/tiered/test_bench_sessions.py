@@ -1,0 +1,43 @@
+"""`ifriend bench sessions --quick`: every figure, its paired floors and its checks, in one run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from ifriend.cli import load_cli
+
+
+def test_the_quick_run_prints_every_figure_beside_its_floor(
+    redis_url: str, mysql_url: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "sessions.json"
+    result = CliRunner().invoke(
+        load_cli(),
+        ["bench", "sessions", "--quick", "--redis-url", redis_url, "--mysql-url", mysql_url, "--json", str(out)],
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    rows = {(f["figure"], f["target"]): f for f in report["figures"]}
+    for figure in ("append n=100", "append n=100 [gc]"):
+        assert (figure, "floor: commit+rpush") in rows
+    assert ("get n=100", "floor: rpush") in rows
+    for mode in ("gc default", "gc tuned", "gc off"):
+        assert rows[("append n=100 [gc]", f"tiered, {mode}")]["n"] > 0
+    paired = rows[("append n=100", "floor: commit+rpush")]
+    assert paired["n"] == rows[("append n=100", "tiered")]["n"]  # one floor per measured append
+    assert paired["cpu_p50_ms"] > 0
+    checks = {c["target"] for c in report["checks"]}
+    for expected in (
+        "tiered append p50 n=100 / paired commit+rpush floor",
+        "tiered append p99 / p50 n=100",
+        "tiered get p50 n=100, LRU hit / paired rpush floor",
+        "adk-db get / tiered get n=100, LRU cold (speed-up)",
+        "tiered / adk-db events per second, concurrent (speed-up)",
+        "events/s, 2 processes / 1 process (scale-out)",
+    ):
+        assert expected in checks
+    assert any(note.startswith("CPU per append") for note in report["notes"])
+    assert "floor: rpush" in result.output
