@@ -15,6 +15,7 @@ from google.adk.sessions.base_session_service import BaseSessionService
 from pydantic import BaseModel
 
 from .agent import build_agent
+from .compaction import build_compaction
 from .config import Settings, load_settings, parse_section
 from .errors import ConfigError, PluginError
 from .memory.auto import AutoMemory
@@ -167,6 +168,7 @@ class App(Services):
         super().__init__(settings, plugins=plugins)
         self.channels = collect(self.plugin_manager, "register_channels", "channel")
         self.agent: BaseAgent = build_agent(self.settings)
+        self.compaction = build_compaction(self.settings, self.agent)
         self._conversations: Conversations | None = None
         self._auto_memory: AutoMemory | None = None
         self._stack: AsyncExitStack | None = None
@@ -242,6 +244,7 @@ class App(Services):
                 memory_service=self.memory_service,
                 after_turn=self.after_turn,
                 telemetry=self.telemetry,
+                compaction=self.compaction,
             )
             stack.push_async_callback(self._forget_conversations)
             stack.push_async_callback(conversations.close)

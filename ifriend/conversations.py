@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 
 from google.adk.agents.base_agent import BaseAgent
 from google.adk.agents.run_config import RunConfig, StreamingMode
+from google.adk.apps.app import App as AdkApp
+from google.adk.apps.app import EventsCompactionConfig
 from google.adk.errors import StaleSessionError
 from google.adk.errors.already_exists_error import AlreadyExistsError
 from google.adk.events.event import Event
@@ -63,6 +65,7 @@ class Conversations:
         streaming: bool = True,
         after_turn: Callable[..., None] | None = None,
         telemetry: Recorder | None = None,
+        compaction: EventsCompactionConfig | None = None,
     ) -> None:
         self.app_name = app_name
         # The App's recorder, which records its turns (None: whichever is in flight).
@@ -70,9 +73,10 @@ class Conversations:
         # Called (user_id=, session_id=) once the final reply is handed over; must not block.
         self.after_turn = after_turn
         self.session_service = session_service
+        # Built as ADK builds one for Runner(app_name=, agent=): any app name ifriend accepts.
+        app = AdkApp.model_construct(name=app_name, root_agent=agent, events_compaction_config=compaction)
         self.runner = Runner(
-            app_name=app_name,
-            agent=agent,
+            app=app,
             session_service=session_service,
             memory_service=memory_service,
             auto_create_session=True,

@@ -111,6 +111,10 @@ def test_mask_value(key, value, expected):
         ('[session]\nmax_id_length = "long"\n', "session.max_id_length", "long"),
         ('[session]\nbackedn = "redis"\n', "session.backedn", "unknown setting"),
         ("[plugins]\nblock = 3\n", "plugins.block", "3"),
+        ("[app.compaction]\ninterval = 0\n", "app.compaction.interval", "greater than or equal to 1"),
+        ("[app.compaction]\ninterval = 2\noverlap = 2\n", "app.compaction.overlap", "smaller than interval (2)"),
+        ("[app.compaction]\nprompt_limit = -5\n", "app.compaction.prompt_limit", "-5"),
+        ("[app.compaction]\nevery = 3\n", "app.compaction.every", "interval, overlap"),
     ],
 )
 def test_bad_values_name_file_key_value_and_expectation(tmp_path, text, key, fragment):

@@ -17,6 +17,7 @@ from .masking import looks_secret, mask_secrets, mask_text, mask_url, mask_value
 from .models import (
     BACKEND_ALIASES,
     AppSettings,
+    CompactionSettings,
     MemorySettings,
     PluginSettings,
     SessionSettings,
@@ -31,6 +32,7 @@ __all__ = [
     "ENV_OVERRIDES",
     "GENERIC_PREFIX",
     "AppSettings",
+    "CompactionSettings",
     "MemorySettings",
     "PluginSettings",
     "SessionSettings",

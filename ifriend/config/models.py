@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 from urllib.parse import SplitResult
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
 
 from .masking import mask_secrets
 
@@ -26,6 +26,33 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class CompactionSettings(_Section):
+    """`[app.compaction]`: ADK's events compaction (docs/compaction.md). Off by default."""
+
+    enabled: bool = False
+    # Summarize once `interval` new turns are stored; each summary repeats the last
+    # `overlap` turns of the one before.
+    interval: int = Field(10, ge=1, le=1000)
+    overlap: int = Field(1, ge=0, le=999)
+    # Also summarize before a model call whose prompt reaches `prompt_limit` tokens, keeping the
+    # last `keep_events` events as they are (None: no such trigger; ADK's `token_threshold`).
+    prompt_limit: int | None = Field(None, ge=1)
+    keep_events: int = Field(10, ge=0, le=10_000)
+    # The summarizer's model; default: the App's (the assistant's, or your root LlmAgent's).
+    model: str | None = Field(None, min_length=1)
+
+    @field_validator("overlap")
+    @classmethod
+    def _overlap_below_interval(cls, overlap: int, info: ValidationInfo) -> int:
+        interval = info.data.get("interval")
+        if interval is not None and overlap >= interval:
+            raise ValueError(
+                f"overlap ({overlap}) must be smaller than interval ({interval}): a summary "
+                "repeats `overlap` turns of the previous one and adds `interval` new ones"
+            )
+        return overlap
+
+
 class AppSettings(_Section):
     name: str = Field("ifriend", min_length=1)
     agent: str | None = None
@@ -33,6 +60,7 @@ class AppSettings(_Section):
     # `ifriend run` freezes what is alive after start and raises the collector's thresholds
     # (`ifriend.gc_tuning`): shorter pauses, so a lower p99.
     tune_gc: bool = True
+    compaction: CompactionSettings = CompactionSettings()
 
 
 class SessionSettings(_Section):

@@ -13,7 +13,7 @@ import time
 import pytest
 from google.adk.errors.session_not_found_error import SessionNotFoundError
 from google.adk.events.event import Event
-from google.adk.events.event_actions import EventActions
+from google.adk.events.event_actions import EventActions, EventCompaction
 from google.adk.sessions.session import Session
 from google.genai import types
 
@@ -137,6 +137,12 @@ def fully_populated_event() -> Event:
             transfer_to_agent="other_agent",
             escalate=True,
             skip_summarization=True,
+            # what ADK's events compaction appends (docs/compaction.md)
+            compaction=EventCompaction(
+                start_timestamp=1_749_999_000.5,
+                end_timestamp=1_749_999_999.25,
+                compacted_content=types.Content(role="model", parts=[types.Part(text="summary: é 🙂")]),
+            ),
         ),
     )
 
