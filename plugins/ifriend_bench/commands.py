@@ -114,4 +114,4 @@ def bench_turn_command(
         config = turn.BenchConfig(redis_url, mysql_url, turns=turns, threads=threads, last=last)
     if backends:
         config = dataclasses.replace(config, backends=backends)
-    run_and_report(turn.run, config, baselines=(), json_path=json_path)
+    run_and_report(turn.run, config, baselines=(turn.FLOOR,), json_path=json_path)

@@ -7,7 +7,13 @@ request is sent to the moment the fake Slack receives the call that shows the co
 answer (`chat.stopStream` of a natively streamed one; `chat.postMessage` or the last
 `chat.update` on the post-and-update path); the first call showing text is timed too.
 Threads grow to `turns` turns (a mention, then plain thread replies), backends interleaved
-turn by turn.
+turn by turn. A fifth target, `tiered+compaction`, is the tiered backend with ADK's events
+compaction on (`[app.compaction]`), so the Runner's rebuild cost shows with and without it.
+
+The session calls of a turn (get/create/append on the session service) are counted and timed;
+right after each tiered turn, as many floor appends as the turn made appends are timed
+(`floors`: a durable INSERT + COMMIT on the same MariaDB, then an RPUSH on the same Redis),
+the `floor` row that the `p50 / floor` column divides by.
 
 The model is ifriend's local `ifriend-echo`; the time spent inside its `generate_content_async`
 is measured on every call, and the framework's own overhead is total minus model time (it
@@ -20,6 +26,7 @@ from __future__ import annotations
 import gc
 import time
 import uuid
+from collections import Counter
 from collections.abc import AsyncGenerator, Callable, Iterator
 from contextlib import AsyncExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -28,11 +35,17 @@ from typing import Any
 from ifriend.plugin_api import App, PluginError, Settings
 
 from .cleanup import delete_redis_keys, drop_tables
+from .floors import Floors, MySQLFloor, RedisFloor
 from .timing import Report
 
 BACKENDS = ("memory", "redis", "mysql", "tiered")
 TARGET_BACKEND = "tiered"
+COMPACTED = "tiered+compaction"  # the tiered backend with [app.compaction] on
+FLOOR = "floor"
+FLOOR_FIGURE = "session calls"  # the table divides "session calls [last]" by this floor's p50
 TARGET_OVERHEAD_P50_MS = 10.0
+TARGET_SESSION_CALLS_P50_MS = 5.0
+SESSION_CALLS = ("get_session", "create_session", "append_event")
 SECRET = "bench-signing-secret"
 TEXT_METHODS = ("chat.startStream", "chat.appendStream", "chat.stopStream", "chat.postMessage", "chat.update")
 FIGURES = (
@@ -43,6 +56,8 @@ FIGURES = (
     "overhead [last]",
     "model [last]",
     "session calls [last]",
+    "session get [last]",
+    "session appends [last]",
     "adk runner rest [last]",
     "slack before turn [last]",
 )
@@ -56,11 +71,19 @@ class BenchConfig:
     threads: int = 3
     backends: tuple[str, ...] = BACKENDS
     last: int = 10  # "at `turns` turns": the last this-many turns of each thread
+    compaction_interval: int = 10  # [app.compaction] interval of the tiered+compaction target
 
     @classmethod
     def quick(cls, redis_url: str, mysql_url: str) -> BenchConfig:
         """A small run that exercises every figure (for tests, not for figures)."""
-        return cls(redis_url, mysql_url, turns=6, threads=1, last=3)
+        return cls(redis_url, mysql_url, turns=6, threads=1, last=3, compaction_interval=2)
+
+    def targets(self) -> list[tuple[str, str]]:
+        """(target name, session backend) of every target; tiered brings tiered+compaction."""
+        found = [(backend, backend) for backend in self.backends]
+        if TARGET_BACKEND in self.backends:
+            found.append((COMPACTED, TARGET_BACKEND))
+        return found
 
 
 class ModelClock:
@@ -105,14 +128,27 @@ class ModelClock:
 class Target:
     """One backend: its App, its Slack channel, a client posting to it, its threads."""
 
-    backend: str
+    name: str
     app: App
     channel: Any
     events: Any
     roots: list[str] = field(default_factory=list)
     turn_started: float = 0.0
     turn_seconds: float = 0.0
-    session_seconds: float = 0.0
+    # the current turn's session calls: how many of each, and the seconds spent in each kind
+    calls: Counter[str] = field(default_factory=Counter)
+    call_seconds: Counter[str] = field(default_factory=Counter)
+    compactions: int = 0  # compaction events appended (by ADK's events compaction)
+    calls_per_turn: Counter[str] = field(default_factory=Counter)  # "get 1, append 2" -> turns
+
+    @property
+    def session_seconds(self) -> float:
+        return sum(self.call_seconds.values())
+
+    def start_turn(self) -> None:
+        self.turn_seconds = 0.0
+        self.calls.clear()
+        self.call_seconds.clear()
 
     def instrument(self) -> None:
         """Time the turn (`Conversations.turn`) and the session service calls inside it."""
@@ -142,20 +178,30 @@ class Target:
 
         conversations.turn = turn
         service = self.app.session_service
-        for name in ("get_session", "create_session", "append_event"):
+        for name in SESSION_CALLS:
             original = getattr(service, name)
 
-            async def timed(*args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            async def timed(*args: Any, _original: Any = original, _name: str = name, **kwargs: Any) -> Any:
+                event = kwargs.get("event", args[1] if len(args) > 1 else None)
+                if event is not None and event.actions.compaction is not None:
+                    target.compactions += 1
+                target.calls[_name] += 1
                 started = time.perf_counter()
                 try:
                     return await _original(*args, **kwargs)
                 finally:
-                    target.session_seconds += time.perf_counter() - started
+                    target.call_seconds[_name] += time.perf_counter() - started
 
             setattr(service, name, timed)
 
 
-def settings_for(backend: str, config: BenchConfig, fake_url: str, run_id: str) -> Settings:
+def settings_for(name: str, backend: str, config: BenchConfig, fake_url: str, run_id: str) -> Settings:
+    app: dict[str, Any] = {"name": "bench-turn"}
+    if name == COMPACTED:
+        app = {
+            "name": "bench-turn-compaction",
+            "compaction": {"enabled": True, "interval": config.compaction_interval, "overlap": 1},
+        }
     backends: dict[str, Any] = {}
     if backend in ("redis", "tiered"):
         backends["redis"] = {"url": config.redis_url, "key_prefix": f"ifriend-bench-{run_id}"}
@@ -163,7 +209,7 @@ def settings_for(backend: str, config: BenchConfig, fake_url: str, run_id: str) 
         backends["mysql"] = {"url": config.mysql_url, "table_prefix": f"ifbench_{run_id}_"}
     return Settings.model_validate(
         {
-            "app": {"name": "bench-turn"},
+            "app": app,
             "session": {"backend": backend},
             "backends": backends,
             "channels": {
@@ -195,14 +241,21 @@ async def run(config: BenchConfig, *, progress: Callable[[str], None] = lambda _
         stack.push_async_callback(delete_redis_keys, config.redis_url, f"ifriend-bench-{run_id}")
         fake = await stack.enter_async_context(FakeSlack())
         stack.enter_context(clock.installed())
+        floors = Floors(
+            MySQLFloor(config.mysql_url, f"ifbench_{run_id}_floor"),
+            RedisFloor(config.redis_url, f"ifriend-bench-{run_id}:floor"),
+        )
+        await floors.open()
+        stack.push_async_callback(floors.close)
         targets = []
-        for backend in config.backends:
-            app = await stack.enter_async_context(App(settings_for(backend, config, fake.api_url, run_id)))
+        for name, backend in config.targets():
+            settings = settings_for(name, backend, config, fake.api_url, run_id)
+            app = await stack.enter_async_context(App(settings))
             channel = app.build_channel("slack")
             stack.push_async_callback(channel.close)
             await channel.start()
             events = await stack.enter_async_context(EventPoster(channel.url, SECRET))
-            target = Target(backend, app, channel, events)
+            target = Target(name, app, channel, events)
             target.instrument()
             targets.append(target)
 
@@ -214,39 +267,50 @@ async def run(config: BenchConfig, *, progress: Callable[[str], None] = lambda _
             else:
                 event = message(f"turn {k} of thread {thread}", user=user, thread_ts=target.roots[thread])
             clock.reset()
-            target.session_seconds = 0.0
-            target.turn_seconds = 0.0
+            target.start_turn()
             first_call = len(fake.calls)
             started = time.perf_counter()
             status = await target.events.send(event)
             await target.channel.drain(30)
             if status != 200:
-                raise RuntimeError(f"{target.backend}: the event got HTTP {status}")
+                raise RuntimeError(f"{target.name}: the event got HTTP {status}")
             shown = [c for c in fake.calls[first_call:] if c.method in TEXT_METHODS and c.status == 200]
             if not shown:
-                raise RuntimeError(f"{target.backend}: turn {k} of thread {thread} was not answered")
+                raise RuntimeError(f"{target.name}: turn {k} of thread {thread} was not answered")
             total = shown[-1].at - started
             first = shown[0].at - started
             overhead = total - clock.seconds
             tags = ["all"] + (["last"] if k >= config.turns - config.last else [])
             for tag in tags:
-                report.series(f"total [{tag}]", target.backend).seconds.append(total)
-                report.series(f"overhead [{tag}]", target.backend).seconds.append(overhead)
-            report.series("first post [all]", target.backend).seconds.append(first)
+                report.series(f"total [{tag}]", target.name).seconds.append(total)
+                report.series(f"overhead [{tag}]", target.name).seconds.append(overhead)
+            report.series("first post [all]", target.name).seconds.append(first)
             if "last" in tags:
                 turn = target.turn_seconds
-                report.series("model [last]", target.backend).seconds.append(clock.seconds)
-                report.series("session calls [last]", target.backend).seconds.append(target.session_seconds)
-                report.series("adk runner rest [last]", target.backend).seconds.append(
+                report.series("model [last]", target.name).seconds.append(clock.seconds)
+                report.series("session calls [last]", target.name).seconds.append(target.session_seconds)
+                report.series("session get [last]", target.name).seconds.append(
+                    target.call_seconds["get_session"]
+                )
+                report.series("session appends [last]", target.name).seconds.append(
+                    target.call_seconds["append_event"]
+                )
+                target.calls_per_turn[describe_calls(target.calls)] += 1
+                if target.name == TARGET_BACKEND:  # the paired floor, right after the turn
+                    appends = target.calls["append_event"]
+                    report.series(FLOOR_FIGURE, FLOOR).seconds.append(await floor_seconds(floors, appends))
+                report.series("adk runner rest [last]", target.name).seconds.append(
                     turn - clock.seconds - target.session_seconds
                 )
-                report.series("slack before turn [last]", target.backend).seconds.append(
+                report.series("slack before turn [last]", target.name).seconds.append(
                     target.turn_started - started
                 )
 
         for target in targets:  # rows of the table grouped by backend
             for figure in FIGURES:
-                report.series(figure, target.backend)
+                report.series(figure, target.name)
+            if target.name == TARGET_BACKEND:
+                report.series(FLOOR_FIGURE, FLOOR)
         # Warm up every target once (imports, first connections, auth.test), not measured.
         for target in targets:
             await target.events.send(mention("warm up"))
@@ -258,17 +322,51 @@ async def run(config: BenchConfig, *, progress: Callable[[str], None] = lambda _
                 for target in order:
                     await one_turn(target, thread, k)
             gc.collect()
-    evaluate(report, config)
+    evaluate(report, config, targets)
     return report
 
 
-def evaluate(report: Report, config: BenchConfig) -> None:
+async def floor_seconds(floors: Floors, appends: int) -> float:
+    """The time of `appends` floor appends: each a durable INSERT + COMMIT, then an RPUSH."""
+    started = time.perf_counter()
+    for _ in range(appends):
+        await floors.mysql.commit()
+        await floors.redis.rpush()
+    return time.perf_counter() - started
+
+
+def describe_calls(calls: Counter[str]) -> str:
+    """`get 1 + append 2`: the session calls of one turn."""
+    return " + ".join(f"{name.split('_')[0]} {calls[name]}" for name in SESSION_CALLS if calls[name]) or "none"
+
+
+def evaluate(report: Report, config: BenchConfig, targets: list[Target]) -> None:
+    last = f"turns {config.turns - config.last + 1}-{config.turns}"
     found = report.samples.get(("overhead [last]", TARGET_BACKEND))
     if found is not None:
+        report.check(f"{TARGET_BACKEND} overhead p50 ms at {last}", found.p50 * 1e3, TARGET_OVERHEAD_P50_MS)
+    calls = report.samples.get(("session calls [last]", TARGET_BACKEND))
+    floor = report.samples.get((FLOOR_FIGURE, FLOOR))
+    if calls is not None:
         report.check(
-            f"{TARGET_BACKEND} overhead p50 ms at turns {config.turns - config.last + 1}-{config.turns}",
-            found.p50 * 1e3,
-            TARGET_OVERHEAD_P50_MS,
+            f"{TARGET_BACKEND} session calls p50 ms at {last}", calls.p50 * 1e3, TARGET_SESSION_CALLS_P50_MS
+        )
+    if calls is not None and floor is not None:
+        report.notes.append(
+            f"{TARGET_BACKEND} session calls / paired floor at {last}: p50 {calls.p50 / floor.p50:.2f}x, "
+            f"p99 {calls.p99 / floor.p99:.2f}x (the floor row: per append of the turn one durable "
+            "INSERT+COMMIT on the same MariaDB and one RPUSH on the same Redis, timed right after "
+            f"each tiered turn of {last})"
+        )
+    for target in targets:
+        made = ", ".join(f"{shape} ({n} turns)" for shape, n in target.calls_per_turn.most_common())
+        report.notes.append(f"session calls per turn at {last}, {target.name}: {made}")
+    compacted = [t for t in targets if t.name == COMPACTED]
+    if compacted:
+        report.notes.append(
+            f"{COMPACTED}: [app.compaction] interval {config.compaction_interval}, overlap 1; "
+            f"{compacted[0].compactions} compaction events appended over {config.threads} thread(s) "
+            "(the summarizer is ifriend-echo, whose summaries quote everything they summarize)"
         )
     report.notes.append(
         "total: signed event sent -> complete answer received by the fake Slack; "
