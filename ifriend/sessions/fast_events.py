@@ -14,10 +14,11 @@ from __future__ import annotations
 import copy
 import enum
 import json
+import linecache
 import types
 import typing
 from collections.abc import Callable
-from functools import cache
+from functools import cache, partial
 from typing import Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter
@@ -55,7 +56,7 @@ def _builder(annotation: Any) -> Builder | None:
         return _validating(annotation)
     if origin is dict:
         inner = _builder(get_args(annotation)[1])
-        return None if inner is None else (lambda value: {k: inner(v) for k, v in value.items()})
+        return None if inner is None else (lambda value: {k: inner(v) for k, v in value.items()} if value else value)
     if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
         return annotation
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
@@ -67,9 +68,7 @@ def _collection(kind: type, args: tuple[Any, ...]) -> Builder | None:
     inner = _builder(args[0]) if args else None
     if inner is None:
         return None if kind in (list, dict) else kind
-    if kind is list:
-        return lambda value: [inner(v) for v in value]
-    return lambda value: kind(inner(v) for v in value)
+    return lambda value: kind(map(inner, value))
 
 
 def _validating(annotation: Any) -> Builder:
@@ -78,86 +77,111 @@ def _validating(annotation: Any) -> Builder:
 
 
 def _model_builder(model: type[BaseModel]) -> Builder:
-    decorators = model.__pydantic_decorators__
-    if any(name not in _NO_OP_VALIDATORS for name in decorators.model_validators) or (
-        model.model_config.get("extra") == "allow"
+    def validate(value: Any) -> BaseModel:
+        return model.model_validate_json(json.dumps(value))
+
+    infos = model.model_fields.values()
+    if (
+        any(name not in _NO_OP_VALIDATORS for name in model.__pydantic_decorators__.model_validators)
+        or model.model_config.get("extra") == "allow"
+        or model.__pydantic_root_model__
+        or any(not isinstance(i.validation_alias, (str, type(None))) for i in infos)
+        or any(i.default_factory_takes_validated_data for i in infos)
     ):
-        return lambda value: model.model_validate_json(json.dumps(value))
-    guarded = {f for d in decorators.field_validators.values() for f in d.info.fields}
-    # JSON key (alias or name) -> field name, and -> (field name, builder) where one is needed.
-    names: dict[str, str] = {}
-    nested: dict[str, tuple[str, Builder]] = {}
-    for name, info in model.model_fields.items():
-        built = _builder(info.annotation)
-        for key in {name, info.alias or name}:
-            names[key] = name
-            if built is not None:
-                nested[key] = (name, built)
-    guarded_keys = tuple(k for k, name in names.items() if name in guarded)
-    construct = _constructor(model)
-    validate = model.model_validate_json
-
-    def build(value: Any) -> BaseModel:
-        if not isinstance(value, dict):
-            return validate(json.dumps(value))
-        for key in guarded_keys:
-            if value.get(key):
-                return validate(json.dumps(value))
-        values = {}
-        for key, item in value.items():
-            found = nested.get(key)
-            if found is None or item is None:
-                values[names[key]] = item
-            else:
-                values[found[0]] = found[1](item)
-        return construct(values)
-
-    return build
+        return validate
+    if model in _compiling:  # a model nested in itself: its builder is looked up when called
+        return lambda value: _builder(model)(value)
+    _compiling.add(model)
+    try:
+        return _compile(model, validate)
+    finally:
+        _compiling.discard(model)
 
 
-def _constructor(model: type[BaseModel]) -> Callable[[dict[str, Any]], BaseModel]:
-    """What `model.model_construct` does, for the fields this model has, minus its overhead."""
-    # Field order is kept so that a rebuilt model serializes exactly as the original.
-    template: dict[str, Any] = {}
-    factories: dict[str, Callable[[], Any]] = {}
-    for name, info in model.model_fields.items():
-        template[name] = None
+_compiling: set[type[BaseModel]] = set()
+_MISSING = object()
+# Post-inits known to act only when a field is empty (ADK's Event gives an event
+# without an id a new one): builders call them only then.
+_POST_INIT_UNLESS_SET = {("google.adk.events.event", "Event.model_post_init"): "id"}
+
+
+def _compile(model: type[BaseModel], validate: Builder) -> Builder:
+    """A builder specialized to `model`, generated as Python source once.
+
+    What it does is what `model.model_construct` does, plus the fields' conversions:
+    one dict lookup per JSON key, nested builders called directly, then one line
+    per field with a default factory, a required field or a field validator.
+    A generic loop over the fields (template copy, factories, closures,
+    `set(values)`, post-init calls) cost half again as much as making the objects.
+    """
+    config = model.model_config
+    by_name = config.get("populate_by_name") or config.get("validate_by_name")
+    by_alias = config.get("validate_by_alias", True)
+    guarded = {f for d in model.__pydantic_decorators__.field_validators.values() for f in d.info.fields}
+    namespace: dict[str, Any] = {
+        "model": model, "validate": validate, "MISSING": _MISSING, "new": model.__new__,
+        "setattr": object.__setattr__, "privates": model.__private_attributes__,
+    }
+    fields: dict[str, tuple[str, Builder | None]] = {}  # JSON key -> (field name, conversion)
+    template: dict[str, Any] = {}  # in field order, so that a rebuilt model serializes as the original
+    checks: list[str] = []
+    for index, (name, info) in enumerate(model.model_fields.items()):
+        alias = info.validation_alias or info.alias
+        if alias is None or by_name:
+            fields[name] = (name, _builder(info.annotation))
+        if alias is not None and by_alias:
+            fields[alias] = (name, _builder(info.annotation))  # type: ignore[index]
+        template[name] = _MISSING
         if info.default_factory is not None:
-            if info.default_factory_takes_validated_data:
-                return lambda values: model.model_construct(**values)
             factory = info.default_factory
             if isinstance(factory, type) and issubclass(factory, BaseModel):
-                empty = _constructor(factory)
-                factories[name] = lambda empty=empty: empty({})
-            else:
-                factories[name] = factory  # type: ignore[assignment]
+                factory = partial(_builder(factory), {})
         elif info.default is PydanticUndefined:
+            checks.append(f"if full[{name!r}] is MISSING:\n        return validate(value)")
             continue
         elif isinstance(info.default, _IMMUTABLE):
             template[name] = info.default
+            continue
         else:
-            factories[name] = lambda default=info.default: copy.deepcopy(default)
-    privates = dict(model.__private_attributes__ or {})
-    post_init = model.model_post_init is not BaseModel.model_post_init
-    set_attribute = object.__setattr__
-
-    def construct(values: dict[str, Any]) -> BaseModel:
-        full = template.copy()
-        full.update(values)
-        for name, factory in factories.items():
-            if name not in values:
-                full[name] = factory()
-        obj = model.__new__(model)
-        set_attribute(obj, "__dict__", full)
-        set_attribute(obj, "__pydantic_fields_set__", set(values))
-        set_attribute(obj, "__pydantic_extra__", None)
-        set_attribute(
-            obj,
-            "__pydantic_private__",
-            {n: p.get_default() for n, p in privates.items()} if privates else None,
-        )
-        if post_init:
-            obj.model_post_init(None)
-        return obj
-
-    return construct
+            factory = partial(copy.deepcopy, info.default)
+        namespace[f"default_{index}"] = factory
+        checks.append(f"if full[{name!r}] is MISSING:\n        full[{name!r}] = default_{index}()")
+    checks += [f"if full[{name!r}]:\n        return validate(value)" for name in template if name in guarded]
+    post_init = ""
+    if model.model_post_init is not BaseModel.model_post_init:
+        method = model.model_post_init
+        unless = _POST_INIT_UNLESS_SET.get((method.__module__, method.__qualname__))
+        post_init = f"if not full[{unless!r}]:\n        " if unless else ""
+        post_init += "obj.model_post_init(None)"
+    namespace.update(template=template, fields=fields)
+    private = "{n: p.get_default() for n, p in privates.items()}" if model.__private_attributes__ else "None"
+    lines = "\n    ".join
+    source = f"""\
+def build(value):
+    if value.__class__ is not dict:
+        return validate(value)
+    full = template.copy()
+    fields_set = set()
+    add = fields_set.add
+    try:
+        for key, item in value.items():
+            name, convert = fields[key]
+            if convert is not None and item is not None:
+                item = convert(item)
+            full[name] = item
+            add(name)
+    except KeyError:  # a key the model does not have: pydantic decides
+        return validate(value)
+    {lines(checks)}
+    obj = new(model)
+    setattr(obj, "__dict__", full)
+    setattr(obj, "__pydantic_fields_set__", fields_set)
+    setattr(obj, "__pydantic_extra__", None)
+    setattr(obj, "__pydantic_private__", {private})
+    {post_init}
+    return obj
+"""
+    filename = f"<builder of {model.__module__}.{model.__qualname__}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)  # for tracebacks
+    exec(compile(source, filename, "exec"), namespace)
+    return namespace["build"]
