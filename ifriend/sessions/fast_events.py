@@ -30,52 +30,58 @@ Builder = Callable[[Any], Any]
 # so are no-ops on data a model serialized itself.
 _NO_OP_VALIDATORS = frozenset({"_accept_convenience_kwargs", "_check_field_type_mismatches"})
 _IMMUTABLE = (type(None), str, int, float, bool, bytes, tuple, frozenset, enum.Enum)
-_BASE64_BYTES = TypeAdapter(bytes, config=ConfigDict(val_json_bytes="base64"))
 
 
 def builder_for(annotation: Any) -> Builder | None:
     """A function turning JSON data into a value of `annotation`; None means as-is."""
-    return _builder(annotation)
+    return _builder(annotation, "utf8")
 
 
 @cache
-def _builder(annotation: Any) -> Builder | None:
+def _builder(annotation: Any, json_bytes: str) -> Builder | None:
+    """`json_bytes` is how the model holding the value reads bytes from JSON (its `val_json_bytes`)."""
     origin = get_origin(annotation)
     if annotation is Any or annotation in (str, int, bool, object) or origin is typing.Literal:
         return None
     if annotation is float:
         return float
-    if annotation is bytes:
-        return lambda value: _BASE64_BYTES.validate_json(json.dumps(value))
     if origin in (Union, types.UnionType):
         members = [a for a in get_args(annotation) if a is not type(None)]
-        return _builder(members[0]) if len(members) == 1 else _validating(annotation)
+        return _builder(members[0], json_bytes) if len(members) == 1 else _validating(annotation, json_bytes)
     if origin in (list, set, frozenset) or annotation in (list, set, frozenset, dict):
-        return _collection(origin or annotation, get_args(annotation))
-    if origin is tuple:
-        return _validating(annotation)
+        inner = _builder(get_args(annotation)[0], json_bytes) if get_args(annotation) else None
+        kind = origin or annotation
+        if inner is None:
+            return None if kind in (list, dict) else kind
+        return lambda value: kind(map(inner, value))
     if origin is dict:
-        inner = _builder(get_args(annotation)[1])
+        inner = _builder(get_args(annotation)[1], json_bytes)
         return None if inner is None else (lambda value: {k: inner(v) for k, v in value.items()} if value else value)
     if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
-        return annotation
+        return _enum(annotation, json_bytes)
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return _model_builder(annotation)
-    return _validating(annotation)
+    return _validating(annotation, json_bytes)  # bytes, tuples, unions of several types, ...
 
 
-def _collection(kind: type, args: tuple[Any, ...]) -> Builder | None:
-    inner = _builder(args[0]) if args else None
-    if inner is None:
-        return None if kind in (list, dict) else kind
-    return lambda value: kind(map(inner, value))
+def _enum(kind: type[enum.Enum], json_bytes: str) -> Builder:
+    validate = _validating(kind, json_bytes)
+
+    def convert(value: Any) -> enum.Enum:
+        try:
+            return kind(value)
+        except ValueError:  # not a member: pydantic's own error
+            return validate(value)
+
+    return convert
 
 
-def _validating(annotation: Any) -> Builder:
-    adapter = TypeAdapter(annotation)
+def _validating(annotation: Any, json_bytes: str) -> Builder:
+    adapter = TypeAdapter(annotation, config=ConfigDict(val_json_bytes=json_bytes))  # type: ignore[typeddict-item]
     return lambda value: adapter.validate_json(json.dumps(value))
 
 
+@cache
 def _model_builder(model: type[BaseModel]) -> Builder:
     def validate(value: Any) -> BaseModel:
         return model.model_validate_json(json.dumps(value))
@@ -90,7 +96,7 @@ def _model_builder(model: type[BaseModel]) -> Builder:
     ):
         return validate
     if model in _compiling:  # a model nested in itself: its builder is looked up when called
-        return lambda value: _builder(model)(value)
+        return lambda value: _model_builder(model)(value)
     _compiling.add(model)
     try:
         return _compile(model, validate)
@@ -117,6 +123,7 @@ def _compile(model: type[BaseModel], validate: Builder) -> Builder:
     config = model.model_config
     by_name = config.get("populate_by_name") or config.get("validate_by_name")
     by_alias = config.get("validate_by_alias", True)
+    json_bytes = config.get("val_json_bytes", "utf8")
     guarded = {f for d in model.__pydantic_decorators__.field_validators.values() for f in d.info.fields}
     namespace: dict[str, Any] = {
         "model": model, "validate": validate, "MISSING": _MISSING, "new": model.__new__,
@@ -128,14 +135,14 @@ def _compile(model: type[BaseModel], validate: Builder) -> Builder:
     for index, (name, info) in enumerate(model.model_fields.items()):
         alias = info.validation_alias or info.alias
         if alias is None or by_name:
-            fields[name] = (name, _builder(info.annotation))
+            fields[name] = (name, _builder(info.annotation, json_bytes))
         if alias is not None and by_alias:
-            fields[alias] = (name, _builder(info.annotation))  # type: ignore[index]
+            fields[alias] = (name, _builder(info.annotation, json_bytes))  # type: ignore[index]
         template[name] = _MISSING
         if info.default_factory is not None:
             factory = info.default_factory
             if isinstance(factory, type) and issubclass(factory, BaseModel):
-                factory = partial(_builder(factory), {})
+                factory = partial(_model_builder(factory), {})
         elif info.default is PydanticUndefined:
             checks.append(f"if full[{name!r}] is MISSING:\n        return validate(value)")
             continue
