@@ -41,6 +41,7 @@ class Tree(BaseModel):
     meta: dict[str, Any] = {"kind": ["tree"]}
     raw: Optional[bytes] = None  # read from JSON as UTF-8, unlike Leaf's base64
     _seen: int = PrivateAttr(default=0)
+    _unset: int = PrivateAttr()
 
 
 class ByAliasOnly(BaseModel):
@@ -88,7 +89,11 @@ def test_nested_recursive_models_with_conversions():
     assert first.colour is Colour.RED and first.blob == b"\x00\xff" and first.tags == {"x", "y"}
     assert first.pair == (1, "b") and built.raw == b"AP8="
     assert built.children[0].children[0].label == "grandkid"
-    assert built._seen == 0
+    assert built.__pydantic_private__ == validated_private(tree) == {"_seen": 0}
+
+
+def validated_private(data: dict[str, Any]) -> dict[str, Any] | None:
+    return Tree.model_validate_json(json.dumps(data)).__pydantic_private__
 
 
 def test_defaults_are_fresh_per_object():

@@ -2,11 +2,18 @@
 
 Parsing, not I/O, dominates a cold read of a long session: pydantic validates an
 ADK `Event` in tens of microseconds. Data the stores hold was serialized from
-validated models, so a builder compiled from the model's field annotations can
-assemble the same objects several times faster. Anything the builder cannot
-reproduce exactly (unions of models, validators that transform, unusual types)
-falls back to pydantic's own JSON validation for that part only, and the test
-suite checks `build(data) == Model.model_validate_json(...)` on rich events.
+validated models, so a builder generated from each model's fields (Python source,
+compiled once) can assemble the same objects several times faster. Anything the
+builder cannot reproduce exactly (unions of models, validators that transform,
+keys the model does not have, unusual types) falls back to pydantic's own JSON
+validation for that part only, and the tests check that builds equal validation
+(values, `model_fields_set`, serialization) on rich events.
+
+Measured (1000 events of `ifriend_bench`'s `make_event`, gc off, medians of 40
+interleaved runs, 2 busy cores): the generated builders take about 1.1x the time
+of a hand-written builder for that one event shape (the floor: object creation),
+where the generic builder they replace took 1.3-1.4x; 0.77x its time on events
+with function calls, responses and state deltas.
 """
 
 from __future__ import annotations
@@ -127,7 +134,7 @@ def _compile(model: type[BaseModel], validate: Builder) -> Builder:
     guarded = {f for d in model.__pydantic_decorators__.field_validators.values() for f in d.info.fields}
     namespace: dict[str, Any] = {
         "model": model, "validate": validate, "MISSING": _MISSING, "new": model.__new__,
-        "setattr": object.__setattr__, "privates": model.__private_attributes__,
+        "setattr": object.__setattr__, "privates": partial(_private_defaults, model.__private_attributes__),
     }
     fields: dict[str, tuple[str, Builder | None]] = {}  # JSON key -> (field name, conversion)
     template: dict[str, Any] = {}  # in field order, so that a rebuilt model serializes as the original
@@ -161,7 +168,7 @@ def _compile(model: type[BaseModel], validate: Builder) -> Builder:
         post_init = f"if not full[{unless!r}]:\n        " if unless else ""
         post_init += "obj.model_post_init(None)"
     namespace.update(template=template, fields=fields)
-    private = "{n: p.get_default() for n, p in privates.items()}" if model.__private_attributes__ else "None"
+    private = "privates()" if model.__private_attributes__ else "None"
     lines = "\n    ".join
     source = f"""\
 def build(value):
@@ -192,3 +199,8 @@ def build(value):
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)  # for tracebacks
     exec(compile(source, filename, "exec"), namespace)
     return namespace["build"]
+
+
+def _private_defaults(privates: dict[str, Any]) -> dict[str, Any]:
+    """What pydantic's `init_private_attributes` sets."""
+    return {n: d for n, p in privates.items() if (d := p.get_default()) is not PydanticUndefined}
