@@ -9,11 +9,12 @@ keys the model does not have, unusual types) falls back to pydantic's own JSON
 validation for that part only, and the tests check that builds equal validation
 (values, `model_fields_set`, serialization) on rich events.
 
-Measured (1000 events of `ifriend_bench`'s `make_event`, gc off, medians of 40
-interleaved runs, 2 busy cores): the generated builders take about 1.1x the time
-of a hand-written builder for that one event shape (the floor: object creation),
-where the generic builder they replace took 1.3-1.4x; 0.77x its time on events
-with function calls, responses and state deltas.
+Measured (1000 events of `ifriend_bench`'s `make_event`, gc off, medians of 30
+interleaved runs, three runs on 2 busy cores): the generated builders take
+1.10-1.19x the time of a hand-written builder for that one event shape (the
+floor: making the objects), where the generic builder they replace took
+1.2-1.5x; on events with function calls, responses and state deltas they take
+0.77-0.83x the generic builder's time.
 """
 
 from __future__ import annotations
