@@ -183,8 +183,9 @@ def append(
     )
     batch.add(
         f"INSERT INTO {t.events} (session_pk, seq, event_id, timestamp, payload) "
-        "VALUES (NULLIF(LAST_INSERT_ID(), 0), %s, %s, %s, %s)",
-        [expected.version + 1, record.event_id, record.timestamp, record.payload],
+        "VALUES (NULLIF(LAST_INSERT_ID(), 0), %s, %s, %s, UNHEX(%s))",
+        # As hex: the driver escapes bytes one by one (23 us for a 760-byte event), hex in C.
+        [expected.version + 1, record.event_id, record.timestamp, record.payload.hex()],
         name="event",
     )
     _add_scopes(batch, t, key, record.app_delta, record.user_delta)
