@@ -19,11 +19,11 @@ The model is ifriend's local `ifriend-echo`; the time spent inside its `generate
 is measured on every call, and the framework's own overhead is total minus model time (it
 includes the HTTP hops, bolt, dedupe, the session reads and durable appends, ADK's Runner
 and the Slack Web API calls, all on one event loop with the fake Slack and the client).
+The collector is tuned once the Apps are up, as `ifriend run` tunes a bot's (`tune_gc`).
 """
 
 from __future__ import annotations
 
-import gc
 import time
 import uuid
 from collections import Counter
@@ -32,7 +32,7 @@ from contextlib import AsyncExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from ifriend.plugin_api import App, PluginError, Settings
+from ifriend.plugin_api import App, PluginError, Settings, tune_gc
 
 from .cleanup import delete_redis_keys, drop_tables
 from .floors import Floors, MySQLFloor, RedisFloor
@@ -315,13 +315,13 @@ async def run(config: BenchConfig, *, progress: Callable[[str], None] = lambda _
         for target in targets:
             await target.events.send(mention("warm up"))
             await target.channel.drain(30)
+        tune_gc()  # as `ifriend run` does once the App is up
         for thread in range(config.threads):
             progress(f"measuring thread {thread + 1} of {config.threads} ({config.turns} turns)")
             for k in range(config.turns):
                 order = targets[k % len(targets):] + targets[: k % len(targets)]
                 for target in order:
                     await one_turn(target, thread, k)
-            gc.collect()
     evaluate(report, config, targets)
     return report
 

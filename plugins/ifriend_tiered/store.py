@@ -264,14 +264,12 @@ class TieredStore:
 
     def _advance(self, key: SessionKey, cached: CachedSession | None, probe: Any) -> CachedSession:
         if probe.status == "current" and cached is not None:
-            entry = CachedSession(
-                probe.revision, probe.last_update_time, probe.state, cached.events, cached.nbytes
-            )
+            entry = cached.at(probe.revision, probe.last_update_time, probe.state)
         else:
             tail = decode_events(probe.tail)
             tail_bytes = sum(len(p) for p in probe.tail)
             if cached is None:
-                entry = CachedSession(
+                entry = CachedSession.of(
                     probe.revision, probe.last_update_time, probe.state, tail, estimate_nbytes(tail_bytes)
                 )
             else:
@@ -293,11 +291,11 @@ class TieredStore:
         _note(**{"ifriend.events_read": len(stored.events)})
         self.cache.offer(
             key,
-            CachedSession(
+            CachedSession.of(
                 stored.revision,
                 stored.last_update_time,
                 stored.state,
-                stored.events,
+                list(stored.events),
                 estimate_nbytes(sum(len(p) for p in payloads)),
             ),
         )
@@ -354,7 +352,9 @@ class TieredStore:
         )
         self.cache.offer(
             key,
-            CachedSession(stored.revision, stored.last_update_time, dict(stored.state), [], estimate_nbytes(0)),
+            CachedSession.of(
+                stored.revision, stored.last_update_time, dict(stored.state), [], estimate_nbytes(0)
+            ),
         )
         if self._redis_usable():
             try:
