@@ -3,7 +3,9 @@
 Each worker process opens a tiered `App`, creates its sessions, waits for the word
 "go" on stdin, appends concurrently to all of them, and prints what it did as JSON
 (events, seconds, CPU seconds). The parent starts the workers of a round together, so
-the 1-process and 2-process rounds alternate in one run and share the servers' drift.
+the 1-process and 2-process rounds alternate in one run and share the servers' drift,
+and notes how busy the whole machine's CPUs were meanwhile (a second process adds
+capacity only where a core is left for it).
 
     python -m ifriend_bench.replicas '<settings as JSON>' SESSIONS APPENDS
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import time
 import uuid
@@ -44,6 +47,18 @@ async def _worker(settings: dict[str, Any], sessions: int, appends: int) -> None
         print(json.dumps({"events": sessions * appends, "seconds": elapsed, "cpu": cpu}), flush=True)
 
 
+def machine_cpu() -> tuple[float, float] | None:
+    """(busy, total) CPU seconds of the whole machine so far (Linux `/proc/stat`), or None."""
+    try:
+        with open("/proc/stat", encoding="ascii") as stat:
+            fields = [float(v) for v in stat.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    ticks = os.sysconf("SC_CLK_TCK")
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0.0)  # idle + iowait
+    return (sum(fields) - idle) / ticks, sum(fields) / ticks
+
+
 async def _round(settings: dict[str, Any], processes: int, sessions: int, appends: int) -> dict[str, float]:
     workers = [
         await asyncio.create_subprocess_exec(
@@ -57,12 +72,13 @@ async def _round(settings: dict[str, Any], processes: int, sessions: int, append
             line = await asyncio.wait_for(w.stdout.readline(), timeout=120)  # type: ignore[union-attr]
             if not json.loads(line or b"{}").get("ready"):
                 raise RuntimeError("a benchmark worker did not start")
-        start = time.perf_counter()
+        start, machine = time.perf_counter(), machine_cpu()
         for w in workers:
             w.stdin.write(b"go\n")  # type: ignore[union-attr]
             await w.stdin.drain()  # type: ignore[union-attr]
         done = [json.loads(await asyncio.wait_for(w.stdout.readline(), 600)) for w in workers]  # type: ignore[union-attr]
         wall = time.perf_counter() - start
+        after = machine_cpu()
     finally:
         for w in workers:
             if w.returncode is None:
@@ -72,7 +88,8 @@ async def _round(settings: dict[str, Any], processes: int, sessions: int, append
                 except TimeoutError:
                     w.kill()
     events = sum(d["events"] for d in done)
-    return {"rate": events / wall, "cpu_per_event": sum(d["cpu"] for d in done) / events}
+    busy = (after[0] - machine[0]) / (after[1] - machine[1]) if machine and after else float("nan")
+    return {"rate": events / wall, "cpu_per_event": sum(d["cpu"] for d in done) / events, "busy": busy}
 
 
 async def bench_replicas(
@@ -81,15 +98,21 @@ async def bench_replicas(
     """1 and 2 worker processes, alternating for `rounds` rounds; rates and CPU per event."""
     rates: dict[int, list[float]] = {1: [], 2: []}
     cpu: dict[int, list[float]] = {1: [], 2: []}
+    busy: dict[int, list[float]] = {1: [], 2: []}
     for r in range(rounds):
         for processes in ((1, 2) if r % 2 == 0 else (2, 1)):
             got = await _round(settings, processes, sessions, appends)
             rates[processes].append(got["rate"])
             cpu[processes].append(got["cpu_per_event"])
+            busy[processes].append(got["busy"])
     for processes, label in ((1, "1 process"), (2, "2 processes")):
         report.rates[(FIGURE, label)] = sum(rates[processes]) / len(rates[processes])
         per_event = sum(cpu[processes]) / len(cpu[processes])
-        report.notes.append(f"replicas ({label}): {per_event * 1e3:.2f} ms of CPU per append")
+        machine = sum(busy[processes]) / len(busy[processes])
+        report.notes.append(
+            f"replicas ({label}): {per_event * 1e3:.2f} ms of CPU per append; the machine's "
+            f"{os.cpu_count()} CPUs {machine:.0%} busy meanwhile (servers and other work included)"
+        )
     report.check(
         "events/s, 2 processes / 1 process (scale-out)",
         report.rates[(FIGURE, "2 processes")] / report.rates[(FIGURE, "1 process")],
