@@ -407,20 +407,14 @@ async def run(config: BenchConfig, *, progress: Callable[[str], None] = lambda _
         await bench_recent(report, targets, config)
         progress("measuring concurrency")
         await bench_concurrency(report, targets, config)
+        # Worker processes open tiered Apps of their own on this run's keys and tables.
+        tiered = {"session": {"backend": "tiered"}, "backends": backends(config, run_id)}
         progress("measuring replicas (1 and 2 processes)")
         await bench_replicas(
-            report,
-            {"session": {"backend": "tiered"}, "backends": backends(config, run_id)},
-            sessions=config.replica_sessions,
-            appends=config.replica_appends,
+            report, tiered, sessions=config.replica_sessions, appends=config.replica_appends
         )
         progress("measuring appends under three garbage collector settings (a process each)")
-        await bench_collector(
-            report,
-            {"session": {"backend": "tiered"}, "backends": backends(config, run_id)},
-            held=config.gc_held_events,
-            appends=config.gc_appends,
-        )
+        await bench_collector(report, tiered, held=config.gc_held_events, appends=config.gc_appends)
         progress("measuring telemetry overhead")
         with tempfile.TemporaryDirectory(prefix="ifriend-bench-otel-") as folder:
             await overhead.bench_telemetry(report, targets, config, folder)
