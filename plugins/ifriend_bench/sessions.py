@@ -1,10 +1,13 @@
 """`ifriend bench sessions`: every session backend against ADK's own services, side by side.
 
-Targets: ifriend's `memory`, `redis`, `mysql` and `tiered` backends, and as baselines
-ADK's `DatabaseSessionService` on the same MariaDB and ADK's `InMemorySessionService`.
-Each figure is measured round by round with the targets interleaved (a durable commit's
-cost drifts within minutes here), and the physical floor, one durable single-row
-INSERT commit on the same MariaDB, is interleaved with the appends.
+Targets: ifriend's `memory`, `redis`, `mysql` and `tiered` backends (and `redis-cluster`,
+`tiered-cluster` given a cluster), and as baselines ADK's `DatabaseSessionService` on the
+same MariaDB and ADK's `InMemorySessionService`. Each figure is measured round by round
+with the targets interleaved (a durable commit's cost drifts within minutes here), and
+`tiered`'s figures are paired with their physical floors (`floors`), timed right after
+each measured call: an append with a durable single-row commit plus an RPUSH, an LRU-hit
+read with an RPUSH. The targets of issue 15 are ratios to those floors or to ADK's
+database service, measured in the same run (`evaluate`).
 """
 
 from __future__ import annotations
