@@ -23,6 +23,9 @@ def test_the_quick_run_prints_every_figure_beside_its_floor(
     rows = {(f["figure"], f["target"]): f for f in report["figures"]}
     assert ("append n=100", "floor: commit+rpush") in rows
     assert ("get n=100", "floor: rpush") in rows
+    assert rows[("get n=100 [lru cold]", "adk-db")]["n"] == rows[("get n=100 [lru cold]", "tiered")]["n"]
+    for n in (10, 100):  # the shortest and the longest sessions, interleaved
+        assert rows[("append, shortest vs longest session [flat]", f"tiered n={n}")]["n"] > 0
     for mode in ("gc default", "gc tuned", "gc off"):  # each in a worker process of its own
         assert rows[("append n=100, 1000 parsed events held [gc]", mode)]["n"] == 2 * 10
     paired = rows[("append n=100", "floor: commit+rpush")]
@@ -32,6 +35,7 @@ def test_the_quick_run_prints_every_figure_beside_its_floor(
     for expected in (
         "tiered append p50 n=100 / paired commit+rpush floor",
         "tiered append p99 / p50 n=100",
+        "tiered append p50 n=100 / n=10, interleaved (flat in n)",
         "tiered get p50 n=100, LRU hit / paired rpush floor",
         "adk-db get / tiered get n=100, LRU cold (speed-up)",
         "tiered / adk-db events per second, concurrent (speed-up)",
