@@ -93,8 +93,10 @@ async def bench_collector(
             longest[mode] = max(longest[mode], got["longest_collection"])
             collections[mode] += got["collections"]
     for mode in MODES:
+        slowest = max(report.series(figure, mode).seconds, default=0.0)
         report.notes.append(
-            f"{figure}, {mode}: {collections[mode]} collections, the longest {longest[mode] * 1e3:.1f} ms"
+            f"{figure}, {mode}: {collections[mode]} collections, the longest {longest[mode] * 1e3:.1f} ms; "
+            f"the slowest append {slowest * 1e3:.1f} ms"
         )
     for mode in ("gc default", "gc tuned"):
         report.check(
