@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 
-async def _connect(url: str, *, with_database: bool) -> Any:
+async def _connect(url: str, *, with_database: bool, autocommit: bool = True) -> Any:
+    """An asyncmy connection to the server of a `mysql://` URL (and to its database)."""
     import asyncmy
 
     parts = urlsplit(url)
     return await asyncmy.connect(
         host=parts.hostname or "127.0.0.1",
         port=parts.port or 3306,
-        user=parts.username or "",
-        password=parts.password or "",
+        user=unquote(parts.username or ""),
+        password=unquote(parts.password or ""),
         database=parts.path.lstrip("/") if with_database else None,
-        autocommit=True,
+        autocommit=autocommit,
         connect_timeout=10,
     )
 

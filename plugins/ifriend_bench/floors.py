@@ -16,6 +16,7 @@ import asyncio
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from .cleanup import _connect
 from .timing import Report
 
 PAYLOAD = b"x" * 300
@@ -31,18 +32,7 @@ class MySQLFloor:
         self.conn: Any = None
 
     async def open(self) -> None:
-        import asyncmy
-
-        parts = urlsplit(self.url)
-        self.conn = await asyncmy.connect(
-            host=parts.hostname or "127.0.0.1",
-            port=parts.port or 3306,
-            user=unquote(parts.username or ""),
-            password=unquote(parts.password or ""),
-            database=parts.path.lstrip("/"),
-            autocommit=False,
-            connect_timeout=10,
-        )
+        self.conn = await _connect(self.url, with_database=True, autocommit=False)
         async with self.conn.cursor() as cur:
             await cur.execute(
                 f"CREATE TABLE IF NOT EXISTS {self.table} (id BIGINT AUTO_INCREMENT PRIMARY KEY, "

@@ -21,11 +21,7 @@ class Samples:
     cpu: list[float] = field(default_factory=list)
 
     def percentile(self, q: float) -> float:
-        ordered = sorted(self.seconds)
-        if not ordered:
-            return math.nan
-        index = min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))
-        return ordered[index]
+        return _percentile(self.seconds, q)
 
     @property
     def p50(self) -> float:
@@ -37,8 +33,7 @@ class Samples:
 
     @property
     def cpu_p50(self) -> float:
-        ordered = sorted(self.cpu)
-        return ordered[(len(ordered) - 1) // 2] if ordered else math.nan
+        return _percentile(self.cpu, 0.50)
 
     async def measure(self, operation: Callable[[], Awaitable[Any]]) -> None:
         """Time one call of `operation` and keep its wall and CPU seconds."""
@@ -46,6 +41,13 @@ class Samples:
         await operation()
         self.seconds.append(time.perf_counter() - start)
         self.cpu.append(time.process_time() - cpu)
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return math.nan
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
 
 
 async def timed(operation: Callable[[], Awaitable[Any]]) -> float:
